@@ -1,0 +1,105 @@
+"""Engine, sessions and units of work for SQLite and PostgreSQL.
+
+Entry points (API routes, CLI commands) own the transaction: they open
+``database.write()`` or ``database.read()``, call services, and the context
+manager commits once or rolls back everything.
+
+SQLite ignores ``FOR UPDATE``, so a write transaction there starts with
+``BEGIN IMMEDIATE`` (it holds the database's write lock from the first
+statement) and, inside one process, writers queue on a lock of our own rather
+than polling SQLite's busy handler, which keeps tail latency low.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from ordermill.config import Settings, get_settings
+
+_WRITE_OPTION = "ordermill_write"
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_db_engine(url: str, settings: Settings | None = None) -> Engine:
+    """An engine tuned for the URL's database."""
+    settings = settings or get_settings()
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        return engine
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+    )
+
+
+class Database:
+    """One database: its engine and the units of work opened on it."""
+
+    def __init__(self, url: str, settings: Settings | None = None) -> None:
+        self.url = url
+        self.engine = create_db_engine(url, settings)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._read = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._write = sessionmaker(
+            self.engine.execution_options(**{_WRITE_OPTION: True}),
+            expire_on_commit=False,
+            autoflush=False,
+        )
+        self._sqlite_writer = threading.Lock()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work (rolled back at the end)."""
+        with self._read() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A unit of work that commits once if the block succeeds, else rolls back."""
+        lock = self._sqlite_writer if self.is_sqlite else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._write() as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

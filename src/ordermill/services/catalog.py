@@ -1,0 +1,191 @@
+"""Customers and products: the store's people and shelves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ordermill.errors import Conflict, customer_not_found, product_not_found
+from ordermill.models import Customer, Order, Product
+from ordermill.services.pagination import Page, decode_cursor, encode_cursor
+
+
+def _page_by_id(session: Session, stmt: Any, model: Any, limit: int, cursor: str | None) -> Any:
+    if cursor is not None:
+        (last_id,) = decode_cursor(cursor, 1)
+        stmt = stmt.where(model.id > int(last_id))
+    rows = list(session.scalars(stmt.order_by(model.id).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page(rows[:limit], next_cursor)
+
+
+def _flush_unique(session: Session, code: str, message: str) -> None:
+    """Flush, turning a unique-constraint race into the same 409 the pre-check gives."""
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(message, code=code) from None
+
+
+# ---------------------------------------------------------------- customers
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def create_customer(session: Session, *, name: str, email: str, balance: int = 0) -> Customer:
+    """Register a customer with an opening balance."""
+    email = normalize_email(email)
+    taken = f"A customer with email {email} already exists."
+    if session.scalar(select(exists().where(Customer.email == email))):
+        raise Conflict(taken, code="email_taken")
+    customer = Customer(name=name.strip(), email=email, balance=balance)
+    session.add(customer)
+    _flush_unique(session, "email_taken", taken)
+    return customer
+
+
+def get_customer(session: Session, customer_id: int, *, for_update: bool = False) -> Customer:
+    stmt = select(Customer).where(Customer.id == customer_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    customer = session.scalar(stmt)
+    if customer is None:
+        raise customer_not_found(customer_id)
+    return customer
+
+
+def list_customers(
+    session: Session, *, limit: int, cursor: str | None = None, email: str | None = None
+) -> Page[Customer]:
+    stmt = select(Customer)
+    if email is not None:
+        stmt = stmt.where(Customer.email == normalize_email(email))
+    page: Page[Customer] = _page_by_id(session, stmt, Customer, limit, cursor)
+    return page
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerChanges:
+    name: str | None = None
+    email: str | None = None
+
+
+def update_customer(session: Session, customer: Customer, changes: CustomerChanges) -> Customer:
+    """Change a customer's name or email."""
+    if changes.name is not None:
+        customer.name = changes.name.strip()
+    if changes.email is not None:
+        email = normalize_email(changes.email)
+        taken = f"A customer with email {email} already exists."
+        clash = select(exists().where(Customer.email == email, Customer.id != customer.id))
+        if session.scalar(clash):
+            raise Conflict(taken, code="email_taken")
+        customer.email = email
+    _flush_unique(session, "email_taken", f"A customer with email {customer.email} exists.")
+    return customer
+
+
+def delete_customer(session: Session, customer_id: int) -> None:
+    """Delete a customer who never ordered; one with orders is kept (409)."""
+    customer = get_customer(session, customer_id, for_update=True)
+    order_count = session.scalar(
+        select(func.count()).select_from(Order).where(Order.customer_id == customer_id)
+    )
+    if order_count:
+        raise Conflict(
+            f"Customer {customer_id} has {order_count} order(s) and can't be deleted.",
+            code="customer_has_orders",
+            orders=order_count,
+        )
+    session.delete(customer)
+    try:
+        session.flush()
+    except IntegrityError:  # an order arrived between the count and the delete
+        raise Conflict(
+            f"Customer {customer_id} has orders and can't be deleted.", code="customer_has_orders"
+        ) from None
+
+
+# ---------------------------------------------------------------- products
+
+
+def create_product(
+    session: Session, *, name: str, sku: str, price: int, stock: int = 0, active: bool = True
+) -> Product:
+    """Add a product to the catalog."""
+    sku = sku.strip()
+    taken = f"A product with SKU {sku} already exists."
+    if session.scalar(select(exists().where(Product.sku == sku))):
+        raise Conflict(taken, code="sku_taken")
+    product = Product(name=name.strip(), sku=sku, price=price, stock=stock, active=active)
+    session.add(product)
+    _flush_unique(session, "sku_taken", taken)
+    return product
+
+
+def get_product(session: Session, product_id: int, *, for_update: bool = False) -> Product:
+    stmt = select(Product).where(Product.id == product_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    product = session.scalar(stmt)
+    if product is None:
+        raise product_not_found(product_id)
+    return product
+
+
+def list_products(
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    active: bool | None = None,
+    sku: str | None = None,
+) -> Page[Product]:
+    stmt = select(Product)
+    if active is not None:
+        stmt = stmt.where(Product.active == active)
+    if sku is not None:
+        stmt = stmt.where(Product.sku == sku.strip())
+    page: Page[Product] = _page_by_id(session, stmt, Product, limit, cursor)
+    return page
+
+
+@dataclass(frozen=True, slots=True)
+class ProductChanges:
+    name: str | None = None
+    sku: str | None = None
+    price: int | None = None
+    stock: int | None = None
+    active: bool | None = None
+
+
+def update_product(session: Session, product: Product, changes: ProductChanges) -> Product:
+    """Change a product; orders keep the name, SKU and price they were placed with."""
+    if changes.sku is not None and changes.sku.strip() != product.sku:
+        sku = changes.sku.strip()
+        if session.scalar(select(exists().where(Product.sku == sku, Product.id != product.id))):
+            raise Conflict(f"A product with SKU {sku} already exists.", code="sku_taken")
+        product.sku = sku
+    if changes.name is not None:
+        product.name = changes.name.strip()
+    if changes.price is not None:
+        product.price = changes.price
+    if changes.stock is not None:
+        product.stock = changes.stock
+    if changes.active is not None:
+        product.active = changes.active
+    _flush_unique(session, "sku_taken", f"A product with SKU {product.sku} already exists.")
+    return product
+
+
+def delete_product(session: Session, product_id: int) -> None:
+    """Remove a product from the catalog. Orders keep their lines' snapshot."""
+    product = get_product(session, product_id, for_update=True)
+    session.delete(product)
+    session.flush()

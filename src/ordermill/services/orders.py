@@ -1,0 +1,609 @@
+"""Orders: placing, reading, listing, deleting and processing them.
+
+Placing and processing are hot paths, written as a handful of Core statements
+with a fixed lock order (order, customer, then products by id) so concurrent
+work neither deadlocks nor oversells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ordermill.domain.orders import (
+    DEFAULT_STRATEGY,
+    LineToProcess,
+    OrderStatus,
+    Strategy,
+    ensure_processable,
+    find_shortages,
+    format_order_number,
+    insufficient_stock,
+    parse_order_number,
+    plan_processing,
+)
+from ordermill.errors import Conflict, InvalidInput, customer_not_found, order_not_found
+from ordermill.models import utcnow
+from ordermill.services.pagination import Page, decode_cursor, encode_cursor
+from ordermill.services.tables import (
+    customers,
+    order_counters,
+    order_lines,
+    orders,
+    products,
+)
+
+MAX_LINES = 500
+MAX_QUANTITY = 1_000_000
+
+
+@dataclass(slots=True)
+class LineView:
+    id: int
+    product_id: int | None
+    name: str
+    sku: str
+    unit_price: int
+    quantity_ordered: int
+    quantity: int
+    line_total: int
+
+
+@dataclass(slots=True)
+class OrderView:
+    id: int
+    number: str
+    customer_id: int
+    status: str
+    strategy: str | None
+    created: datetime
+    processed: datetime | None
+    currency: str
+    shipping_address: str | None
+    note: str | None
+    extra: dict[str, Any]
+    total: int
+    lines: list[LineView] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRequest:
+    product_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilters:
+    status: str | None = None
+    customer_id: int | None = None
+    processed: bool | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def allocate_order_numbers(session: Session, year: int, count: int = 1) -> int:
+    """Reserve ``count`` consecutive sequence numbers in ``year``; return the first.
+
+    One upsert: the counter row stays locked until the transaction ends, so
+    concurrent orders get distinct numbers, and a rollback hands nothing out.
+    """
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert_fn(order_counters)
+        .values(year=year, last_value=count)
+        .on_conflict_do_update(
+            index_elements=[order_counters.c.year],
+            set_={"last_value": order_counters.c.last_value + count},
+        )
+        .returning(order_counters.c.last_value)
+    )
+    last = session.execute(stmt).scalar_one()
+    return int(last) - count + 1
+
+
+# ---------------------------------------------------------------- placing
+
+
+def merge_items(items: Iterable[ItemRequest]) -> dict[int, int]:
+    """Sum the quantities asked for each product, validating them."""
+    merged: dict[int, int] = {}
+    for item in items:
+        if item.quantity <= 0:
+            raise InvalidInput("quantity must be at least 1", field="quantity")
+        merged[item.product_id] = merged.get(item.product_id, 0) + item.quantity
+        if merged[item.product_id] > MAX_QUANTITY:
+            raise InvalidInput(f"quantity may not exceed {MAX_QUANTITY}", field="quantity")
+    if not merged:
+        raise InvalidInput("an order needs at least one item", field="items")
+    if len(merged) > MAX_LINES:
+        raise InvalidInput(f"an order may have at most {MAX_LINES} lines", field="items")
+    return merged
+
+
+def _catalog_rows(session: Session, customer_id: int, product_ids: Sequence[int]) -> dict[int, Any]:
+    """Customer check and product snapshot in one round trip."""
+    stmt = (
+        select(
+            customers.c.id.label("customer_id"),
+            products.c.id,
+            products.c.name,
+            products.c.sku,
+            products.c.price,
+            products.c.stock,
+            products.c.active,
+        )
+        .select_from(customers.outerjoin(products, products.c.id.in_(product_ids)))
+        .where(customers.c.id == customer_id)
+    )
+    rows = session.execute(stmt).all()
+    if not rows:
+        raise customer_not_found(customer_id)
+    return {row.id: row for row in rows if row.id is not None}
+
+
+def _check_catalog(wanted: Mapping[int, int], catalog: Mapping[int, Any]) -> None:
+    missing = sorted(pid for pid in wanted if pid not in catalog)
+    if missing:
+        raise InvalidInput(
+            f"Unknown product(s): {', '.join(map(str, missing))}",
+            code="product_not_found",
+            product_ids=missing,
+        )
+    inactive = sorted(pid for pid in wanted if not catalog[pid].active)
+    if inactive:
+        raise Conflict(
+            f"Product(s) no longer sold: {', '.join(map(str, inactive))}",
+            code="product_inactive",
+            product_ids=inactive,
+        )
+
+
+def _insert_order(
+    session: Session,
+    *,
+    customer_id: int,
+    wanted: Mapping[int, int],
+    catalog: Mapping[int, Any],
+    currency: str,
+    shipping_address: str | None,
+    note: str | None,
+    extra: dict[str, Any] | None,
+    now: datetime,
+) -> OrderView:
+    line_values = [
+        {
+            "product_id": pid,
+            "product_name": catalog[pid].name,
+            "sku": catalog[pid].sku,
+            "unit_price": catalog[pid].price,
+            "quantity_ordered": qty,
+            "quantity": qty,
+            "line_total": qty * catalog[pid].price,
+        }
+        for pid, qty in wanted.items()
+    ]
+    total = sum(v["line_total"] for v in line_values)
+    # The counter is taken last among the reads so its lock is held as briefly as possible.
+    number = format_order_number(now.year, allocate_order_numbers(session, now.year))
+    order_id = session.execute(
+        insert(orders)
+        .values(
+            number=number,
+            customer_id=customer_id,
+            status=OrderStatus.PENDING.value,
+            created=now,
+            currency=currency,
+            shipping_address=shipping_address,
+            note=note,
+            extra=extra or {},
+            total=total,
+        )
+        .returning(orders.c.id)
+    ).scalar_one()
+    for values in line_values:
+        values["order_id"] = order_id
+    line_ids = (
+        session.execute(
+            insert(order_lines).returning(order_lines.c.id, sort_by_parameter_order=True),
+            line_values,
+        )
+        .scalars()
+        .all()
+    )
+    return OrderView(
+        id=order_id,
+        number=number,
+        customer_id=customer_id,
+        status=OrderStatus.PENDING.value,
+        strategy=None,
+        created=now,
+        processed=None,
+        currency=currency,
+        shipping_address=shipping_address,
+        note=note,
+        extra=extra or {},
+        total=total,
+        lines=[
+            LineView(
+                id=line_id,
+                product_id=v["product_id"],
+                name=v["product_name"],
+                sku=v["sku"],
+                unit_price=v["unit_price"],
+                quantity_ordered=v["quantity_ordered"],
+                quantity=v["quantity"],
+                line_total=v["line_total"],
+            )
+            for line_id, v in zip(line_ids, line_values, strict=True)
+        ],
+    )
+
+
+def place_order(
+    session: Session,
+    *,
+    customer_id: int,
+    items: Iterable[ItemRequest],
+    currency: str,
+    shipping_address: str | None = None,
+    note: str | None = None,
+    extra: dict[str, Any] | None = None,
+    require_stock: bool = False,
+    now: datetime | None = None,
+) -> OrderView:
+    """Create a pending order with a snapshot of each product's name, SKU and price.
+
+    Stock is taken when the order is processed; with ``require_stock`` an order
+    asking for more than the shelves hold is refused up front (checkout).
+    """
+    wanted = merge_items(items)
+    catalog = _catalog_rows(session, customer_id, list(wanted))
+    _check_catalog(wanted, catalog)
+    if require_stock:
+        shortages = find_shortages(wanted, {pid: row.stock for pid, row in catalog.items()})
+        if shortages:
+            raise insufficient_stock(shortages)
+    return _insert_order(
+        session,
+        customer_id=customer_id,
+        wanted=wanted,
+        catalog=catalog,
+        currency=currency,
+        shipping_address=shipping_address,
+        note=note,
+        extra=extra,
+        now=now or utcnow(),
+    )
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _order_columns() -> list[Any]:
+    return [
+        orders.c.id,
+        orders.c.number,
+        orders.c.customer_id,
+        orders.c.status,
+        orders.c.strategy,
+        orders.c.created,
+        orders.c.processed,
+        orders.c.currency,
+        orders.c.shipping_address,
+        orders.c.note,
+        orders.c.extra,
+        orders.c.total,
+    ]
+
+
+def _line_columns() -> list[Any]:
+    return [
+        order_lines.c.id,
+        order_lines.c.order_id,
+        order_lines.c.product_id,
+        order_lines.c.product_name,
+        order_lines.c.sku,
+        order_lines.c.unit_price,
+        order_lines.c.quantity_ordered,
+        order_lines.c.quantity,
+        order_lines.c.line_total,
+    ]
+
+
+def _order_view(row: Any) -> OrderView:
+    return OrderView(
+        id=row.id,
+        number=row.number,
+        customer_id=row.customer_id,
+        status=row.status,
+        strategy=row.strategy,
+        created=row.created,
+        processed=row.processed,
+        currency=row.currency,
+        shipping_address=row.shipping_address,
+        note=row.note,
+        extra=row.extra or {},
+        total=row.total,
+    )
+
+
+def _line_view(row: Any) -> LineView:
+    return LineView(
+        id=row.id,
+        product_id=row.product_id,
+        name=row.product_name,
+        sku=row.sku,
+        unit_price=row.unit_price,
+        quantity_ordered=row.quantity_ordered,
+        quantity=row.quantity,
+        line_total=row.line_total,
+    )
+
+
+def _attach_lines(session: Session, views: list[OrderView]) -> list[OrderView]:
+    """Load every line of ``views`` in one statement (no query per order)."""
+    if not views:
+        return views
+    by_id = {view.id: view for view in views}
+    rows = session.execute(
+        select(*_line_columns())
+        .where(order_lines.c.order_id.in_(list(by_id)))
+        .order_by(order_lines.c.order_id, order_lines.c.id)
+    )
+    for row in rows:
+        by_id[row.order_id].lines.append(_line_view(row))
+    return views
+
+
+def get_order(session: Session, order_id: int) -> OrderView:
+    """One order with its lines."""
+    row = session.execute(select(*_order_columns()).where(orders.c.id == order_id)).one_or_none()
+    if row is None:
+        raise order_not_found(order_id)
+    return _attach_lines(session, [_order_view(row)])[0]
+
+
+def get_order_by_number(session: Session, number: str) -> OrderView:
+    """One order by its number (``2026-00001``)."""
+    year, sequence = parse_order_number(number)
+    canonical = format_order_number(year, sequence)
+    row = session.execute(
+        select(*_order_columns()).where(orders.c.number == canonical)
+    ).one_or_none()
+    if row is None:
+        raise order_not_found(canonical)
+    return _attach_lines(session, [_order_view(row)])[0]
+
+
+def list_orders(
+    session: Session, filters: OrderFilters, *, limit: int, cursor: str | None = None
+) -> Page[OrderView]:
+    """Orders newest first, with their lines, in two statements whatever the page size."""
+    stmt = select(*_order_columns())
+    if filters.status is not None:
+        stmt = stmt.where(orders.c.status == filters.status)
+    if filters.customer_id is not None:
+        stmt = stmt.where(orders.c.customer_id == filters.customer_id)
+    if filters.processed is True:
+        stmt = stmt.where(orders.c.processed.is_not(None))
+    elif filters.processed is False:
+        stmt = stmt.where(orders.c.processed.is_(None))
+    if filters.created_from is not None:
+        stmt = stmt.where(orders.c.created >= filters.created_from)
+    if filters.created_to is not None:
+        stmt = stmt.where(orders.c.created < filters.created_to)
+    if cursor is not None:
+        created_iso, last_id = decode_cursor(cursor, 2)
+        try:
+            created = datetime.fromisoformat(created_iso)
+            last_id = int(last_id)
+        except (TypeError, ValueError):
+            raise InvalidInput("cursor is not valid", code="invalid_cursor") from None
+        stmt = stmt.where(
+            or_(
+                orders.c.created < created,
+                and_(orders.c.created == created, orders.c.id < last_id),
+            )
+        )
+    stmt = stmt.order_by(orders.c.created.desc(), orders.c.id.desc()).limit(limit + 1)
+    views = [_order_view(row) for row in session.execute(stmt)]
+    next_cursor = None
+    if len(views) > limit:
+        views = views[:limit]
+        last = views[-1]
+        next_cursor = encode_cursor(last.created.isoformat(), last.id)
+    return Page(_attach_lines(session, views), next_cursor)
+
+
+def ensure_customer_exists(session: Session, customer_id: int) -> None:
+    found = session.execute(
+        select(customers.c.id).where(customers.c.id == customer_id)
+    ).scalar_one_or_none()
+    if found is None:
+        raise customer_not_found(customer_id)
+
+
+# ---------------------------------------------------------------- deleting
+
+
+def delete_order(session: Session, order_id: int) -> None:
+    """Delete a pending order; a processed order is kept for the books (409)."""
+    deleted = session.execute(
+        delete(orders).where(orders.c.id == order_id, orders.c.status == OrderStatus.PENDING.value)
+    )
+    if deleted.rowcount:  # type: ignore[attr-defined]
+        return
+    status = session.execute(
+        select(orders.c.status).where(orders.c.id == order_id)
+    ).scalar_one_or_none()
+    if status is None:
+        raise order_not_found(order_id)
+    raise Conflict(
+        f"Order {order_id} is {status} and can't be deleted; processed orders are kept.",
+        code="order_not_deletable",
+        status=status,
+    )
+
+
+# ---------------------------------------------------------------- processing
+
+_take_stock = (
+    update(products)
+    .where(products.c.id == bindparam("pid"), products.c.stock >= bindparam("qty"))
+    .values(stock=products.c.stock - bindparam("qty"))
+)
+_settle_line = (
+    update(order_lines)
+    .where(order_lines.c.id == bindparam("lid"))
+    .values(quantity=bindparam("qty"), line_total=bindparam("total"))
+)
+
+
+def process_order(
+    session: Session,
+    order_id: int,
+    strategy: Strategy = DEFAULT_STRATEGY,
+    *,
+    now: datetime | None = None,
+) -> OrderView:
+    """Process a pending order: settle lines, take stock, charge the customer.
+
+    All-or-nothing inside the caller's transaction. Every check that can fail
+    runs before the first write, so a failure leaves nothing to undo (which
+    lets bulk processing keep many orders in one transaction).
+    """
+    now = now or utcnow()
+    # 1. Lock the order and its customer (in that order), reading the lines with them.
+    claim = (
+        select(
+            *_order_columns(),
+            customers.c.balance,
+            order_lines.c.id.label("line_id"),
+            order_lines.c.product_id,
+            order_lines.c.product_name,
+            order_lines.c.sku,
+            order_lines.c.unit_price,
+            order_lines.c.quantity_ordered,
+        )
+        .select_from(
+            orders.join(customers, customers.c.id == orders.c.customer_id).outerjoin(
+                order_lines, order_lines.c.order_id == orders.c.id
+            )
+        )
+        .where(orders.c.id == order_id)
+        .order_by(order_lines.c.id)
+        .with_for_update(of=[orders, customers], key_share=True)
+    )
+    rows = session.execute(claim).all()
+    if not rows:
+        raise order_not_found(order_id)
+    head = rows[0]
+    view = _order_view(head)
+    ensure_processable(order_ref=view.number, status=view.status, balance=head.balance)
+
+    lines = [
+        LineToProcess(r.line_id, r.product_id, r.quantity_ordered, r.unit_price)
+        for r in rows
+        if r.line_id is not None
+    ]
+    # 2. Lock the products in id order (every writer does), reading their stock.
+    product_ids = sorted({line.product_id for line in lines if line.product_id is not None})
+    stock: dict[int, int] = {}
+    if product_ids:
+        locked = session.execute(
+            select(products.c.id, products.c.stock)
+            .where(products.c.id.in_(product_ids))
+            .order_by(products.c.id)
+            .with_for_update(key_share=True)
+        )
+        stock = {row.id: row.stock for row in locked}
+    plan = plan_processing(
+        order_ref=view.number,
+        status=view.status,
+        balance=head.balance,
+        lines=lines,
+        stock=stock,
+        strategy=strategy,
+    )
+
+    # 3. Write: stock, adjusted lines, the order, the balance.
+    taken = plan.stock_taken
+    if taken:
+        result = session.execute(
+            _take_stock, [{"pid": pid, "qty": qty} for pid, qty in sorted(taken.items())]
+        )
+        if result.rowcount != len(taken):  # type: ignore[attr-defined]
+            raise RuntimeError(f"stock changed under a lock while processing order {order_id}")
+    adjusted = [line for line in plan.lines if line.adjusted]
+    if adjusted:
+        session.execute(
+            _settle_line,
+            [{"lid": ln.line_id, "qty": ln.quantity, "total": ln.line_total} for ln in adjusted],
+        )
+    total = plan.total
+    session.execute(
+        update(orders)
+        .where(orders.c.id == order_id)
+        .values(
+            status=OrderStatus.PROCESSED.value,
+            processed=now,
+            strategy=strategy.value,
+            total=total,
+        )
+    )
+    charged = session.execute(
+        update(customers)
+        .where(customers.c.id == view.customer_id, customers.c.balance > 0)
+        .values(balance=customers.c.balance - total)
+    )
+    if charged.rowcount != 1:  # type: ignore[attr-defined]
+        raise RuntimeError(f"balance changed under a lock while processing order {order_id}")
+
+    view.status = OrderStatus.PROCESSED.value
+    view.processed = now
+    view.strategy = strategy.value
+    view.total = total
+    snapshot = {r.line_id: r for r in rows if r.line_id is not None}
+    view.lines = [
+        LineView(
+            id=ln.line_id,
+            product_id=ln.product_id,
+            name=snapshot[ln.line_id].product_name,
+            sku=snapshot[ln.line_id].sku,
+            unit_price=ln.unit_price,
+            quantity_ordered=ln.quantity_ordered,
+            quantity=ln.quantity,
+            line_total=ln.line_total,
+        )
+        for ln in plan.lines
+    ]
+    return view
+
+
+def pending_order_ids(session: Session, *, after_id: int = 0, limit: int = 1000) -> list[int]:
+    """Ids of pending orders, oldest first, for bulk processing in batches."""
+    return list(
+        session.execute(
+            select(orders.c.id)
+            .where(orders.c.status == OrderStatus.PENDING.value, orders.c.id > after_id)
+            .order_by(orders.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def count_orders(session: Session, status: str | None = None) -> int:
+    stmt = select(func.count()).select_from(orders)
+    if status is not None:
+        stmt = stmt.where(orders.c.status == status)
+    return int(session.execute(stmt).scalar_one())

@@ -1,0 +1,18 @@
+"""Core table handles for the lean SQL of the hot paths."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import Table
+
+from ordermill import models
+
+customers = cast(Table, models.Customer.__table__)
+products = cast(Table, models.Product.__table__)
+carts = cast(Table, models.Cart.__table__)
+cart_items = cast(Table, models.CartItem.__table__)
+orders = cast(Table, models.Order.__table__)
+order_lines = cast(Table, models.OrderLine.__table__)
+order_counters = cast(Table, models.OrderCounter.__table__)
+idempotency_keys = cast(Table, models.IdempotencyKey.__table__)

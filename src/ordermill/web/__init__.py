@@ -1,0 +1,1 @@
+"""HTTP entry point: the FastAPI app, its routers and the error mapping."""

@@ -1,0 +1,64 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from fastapi.responses import RedirectResponse
+from sqlalchemy import text
+
+from ordermill import __version__
+from ordermill.config import Settings, get_settings
+from ordermill.db import Database
+from ordermill.web.deps import DatabaseDep
+from ordermill.web.problems import install_error_handlers
+from ordermill.web.routers import carts, customers, orders, problems, products
+
+DESCRIPTION = """
+Order management for independent online stores.
+
+* Money is a decimal string (`"12.50"`); send a number or a string with at most 2 decimals.
+* Every error is `application/problem+json` with a stable `code`.
+* `POST /api/orders`, checkout and `PUT /api/orders/{id}` accept an `Idempotency-Key` header.
+* Lists are paginated: `limit`, and a `Link: <…>; rel="next"` header with a cursor.
+"""
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the app for ``settings`` (defaults to the environment) and ``database``."""
+    settings = settings or get_settings()
+    owns_database = database is None
+    database = database or Database(settings.database_url, settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            database.dispose()
+
+    app = FastAPI(
+        title="ordermill",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    install_error_handlers(app)
+    for module in (customers, products, carts, orders):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["health"], responses=problems())
+    def health(db: DatabaseDep) -> dict[str, str]:
+        """Liveness and database reachability."""
+        with db.read() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        return RedirectResponse("/docs")
+
+    return app

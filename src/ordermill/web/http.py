@@ -1,0 +1,129 @@
+"""HTTP plumbing shared by the routers: JSON bodies, ETags, pagination links, idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import Request, Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from ordermill.db import Database
+from ordermill.errors import PreconditionFailed
+from ordermill.services import idempotency
+from ordermill.services.pagination import Page
+
+JSON = "application/json"
+
+
+def json_response(
+    model: BaseModel | list[Any], status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    if isinstance(model, BaseModel):
+        body = model.model_dump_json()
+    else:
+        body = "[" + ",".join(item.model_dump_json() for item in model) + "]"
+    return Response(body, status_code=status_code, media_type=JSON, headers=headers)
+
+
+def etag_for(body: bytes | str) -> str:
+    raw = body.encode() if isinstance(body, str) else body
+    return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+def _etag_list(header: str) -> list[str]:
+    return [tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()]
+
+
+def resource_response(request: Request, model: BaseModel, status_code: int = 200) -> Response:
+    """A single resource with its ETag; ``If-None-Match`` that matches gives 304."""
+    body = model.model_dump_json()
+    tag = etag_for(body)
+    if_none_match = request.headers.get("if-none-match")
+    if (
+        status_code == 200
+        and if_none_match
+        and (if_none_match.strip() == "*" or tag in _etag_list(if_none_match))
+    ):
+        return Response(status_code=304, headers={"ETag": tag})
+    return Response(body, status_code=status_code, media_type=JSON, headers={"ETag": tag})
+
+
+def check_if_match(request: Request, current: BaseModel) -> None:
+    """Refuse a change made against an outdated copy (412)."""
+    if_match = request.headers.get("if-match")
+    if not if_match or if_match.strip() == "*":
+        return
+    if etag_for(current.model_dump_json()) not in _etag_list(if_match):
+        raise PreconditionFailed(
+            "The resource changed since you read it; fetch it again and retry.",
+        )
+
+
+def page_response(request: Request, page: Page[Any], items: list[BaseModel]) -> Response:
+    """A list page; ``Link: <…>; rel="next"`` points at the following page."""
+    headers = {}
+    if page.next_cursor is not None:
+        url = request.url.include_query_params(cursor=page.next_cursor)
+        headers["Link"] = f'<{url}>; rel="next"'
+    return json_response(items, headers=headers)
+
+
+class _InFlight:
+    """Keys of requests running in this process (the database covers other processes)."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._lock:
+            if key in self._keys:
+                raise idempotency.in_use(key)
+            self._keys.add(key)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._keys.discard(key)
+
+
+_in_flight = _InFlight()
+_REPLAYED_HEADERS = ("location", "etag")
+
+
+def run_idempotent(
+    database: Database,
+    request: Request,
+    key: str | None,
+    payload: Any,
+    work: Callable[[Session], Response],
+) -> Response:
+    """Run ``work`` in one write transaction, once per ``Idempotency-Key``."""
+    if key is None:
+        with database.write() as session:
+            return work(session)
+    key = idempotency.validate_key(key)
+    fingerprint = idempotency.fingerprint(request.method, request.url.path, payload)
+    with _in_flight.hold(key), database.write() as session:
+        stored = idempotency.claim(session, key, fingerprint)
+        if stored is not None:
+            headers = dict(stored.headers)
+            headers["Idempotent-Replayed"] = "true"
+            return Response(
+                stored.body, status_code=stored.status_code, media_type=JSON, headers=headers
+            )
+        response = work(session)
+        body = bytes(response.body).decode()
+        kept = {
+            name: value for name, value in response.headers.items() if name in _REPLAYED_HEADERS
+        }
+        idempotency.store(
+            session, key, fingerprint, idempotency.StoredResponse(response.status_code, body, kept)
+        )
+        return response

@@ -1,0 +1,118 @@
+"""The one error table: domain errors and request errors as problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ordermill.errors import (
+    Conflict,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    OrdermillError,
+    PreconditionFailed,
+)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_KIND: dict[type[OrdermillError], int] = {
+    InvalidInput: 400,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    IdempotencyKeyReused: 422,
+}
+
+_CODE_BY_HTTP_STATUS = {
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def status_for(error: OrdermillError) -> int:
+    for kind in type(error).__mro__:
+        if kind in STATUS_BY_KIND:
+            return STATUS_BY_KIND[kind]
+    return 400
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    for key, value in (extra or {}).items():
+        if value is not None and key not in body:
+            body[key] = value
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_for(error: OrdermillError) -> JSONResponse:
+    return problem(status_for(error), error.code, error.message, extra=error.detail)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for err in exc.errors():
+        ctx = err.get("ctx") or {}
+        cause = ctx.get("error")
+        if isinstance(cause, OrdermillError):
+            message = cause.message
+        elif isinstance(cause, ValueError):
+            message = str(cause)
+        else:
+            message = str(err.get("msg", "invalid"))
+        if err.get("type") == "extra_forbidden":
+            message = "unknown field; it can't be set by a client"
+        errors.append({"field": _field_name(tuple(err.get("loc", ()))), "message": message})
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        return problem(
+            400, "invalid_json", "The request body is not valid JSON.", extra={"errors": errors}
+        )
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    return problem(400, "validation_error", f"Invalid input: {fields}.", extra={"errors": errors})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error through the table above; nothing leaks a traceback."""
+
+    @app.exception_handler(OrdermillError)
+    async def _domain(_request: Request, exc: OrdermillError) -> JSONResponse:
+        return problem_for(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_problem(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _CODE_BY_HTTP_STATUS.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+        return problem(500, "internal_error", "Something went wrong on our side.")

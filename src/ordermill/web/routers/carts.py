@@ -1,0 +1,86 @@
+"""/api/customers/{id}/cart: a customer's cart and checkout."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response
+from sqlalchemy.orm import Session
+
+from ordermill.services import carts
+from ordermill.web.deps import DatabaseDep, IdempotencyKey, IdPath, SettingsDep
+from ordermill.web.http import json_response, run_idempotent
+from ordermill.web.present import cart_public, order_public
+from ordermill.web.routers import problems
+from ordermill.web.schemas import CartItemSet, CartPublic, CheckoutRequest, OrderPublic
+
+router = APIRouter(prefix="/api/customers/{customer_id}/cart", tags=["carts"])
+
+
+@router.get("", response_model=CartPublic, responses=problems(400, 404))
+def get_cart(customer_id: IdPath, database: DatabaseDep) -> Response:
+    """The cart at today's prices, with the stock available for each item."""
+    with database.read() as session:
+        return json_response(cart_public(carts.get_cart(session, customer_id)))
+
+
+@router.put("/items/{product_id}", response_model=CartPublic, responses=problems(400, 404, 409))
+def set_cart_item(
+    customer_id: IdPath, product_id: IdPath, body: CartItemSet, database: DatabaseDep
+) -> Response:
+    """Set how many of a product are in the cart (`{"quantity": 0}` removes it)."""
+    with database.write() as session:
+        cart = carts.set_cart_item(session, customer_id, product_id, body.quantity)
+        return json_response(cart_public(cart))
+
+
+@router.delete("/items/{product_id}", response_model=CartPublic, responses=problems(400, 404))
+def remove_cart_item(customer_id: IdPath, product_id: IdPath, database: DatabaseDep) -> Response:
+    """Take a product out of the cart."""
+    with database.write() as session:
+        return json_response(cart_public(carts.remove_cart_item(session, customer_id, product_id)))
+
+
+@router.delete("", status_code=204, responses=problems(400, 404))
+def clear_cart(customer_id: IdPath, database: DatabaseDep) -> Response:
+    """Empty the cart."""
+    with database.write() as session:
+        carts.clear_cart(session, customer_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/checkout",
+    status_code=201,
+    response_model=OrderPublic,
+    responses=problems(400, 404, 409, 422),
+)
+def checkout(
+    customer_id: IdPath,
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+    body: Annotated[CheckoutRequest | None, Body()] = None,
+) -> Response:
+    """Turn the cart into an order and empty it, in one transaction.
+
+    With `"process": true` the new order is processed in the same transaction.
+    """
+    options = body or CheckoutRequest()
+
+    def work(session: Session) -> Response:
+        order = carts.checkout(
+            session,
+            customer_id,
+            currency=settings.currency,
+            shipping_address=options.shipping_address,
+            note=options.note,
+            process=options.process,
+            strategy=options.strategy,
+        )
+        return json_response(
+            order_public(order), 201, headers={"Location": f"/api/orders/{order.id}"}
+        )
+
+    return run_idempotent(database, request, idempotency_key, options.model_dump(mode="json"), work)

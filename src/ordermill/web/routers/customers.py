@@ -1,0 +1,100 @@
+"""/api/customers: the store's customers and their orders."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from ordermill.services import catalog
+from ordermill.services import orders as order_service
+from ordermill.web.deps import CursorQuery, DatabaseDep, IdPath, LimitQuery, SettingsDep, page_limit
+from ordermill.web.http import check_if_match, page_response, resource_response
+from ordermill.web.present import order_public
+from ordermill.web.routers import problems
+from ordermill.web.schemas import CustomerCreate, CustomerPublic, CustomerUpdate, OrderPublic
+
+router = APIRouter(prefix="/api/customers", tags=["customers"])
+
+
+@router.get("", response_model=list[CustomerPublic], responses=problems(400))
+def list_customers(
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+    email: str | None = None,
+) -> Response:
+    """List customers by id; follow the `Link` header for the next page."""
+    with database.read() as session:
+        page = catalog.list_customers(
+            session, limit=page_limit(settings, limit), cursor=cursor, email=email
+        )
+        items = [CustomerPublic.model_validate(c) for c in page.items]
+    return page_response(request, page, list(items))
+
+
+@router.post("", status_code=201, response_model=CustomerPublic, responses=problems(400, 409))
+def create_customer(body: CustomerCreate, request: Request, database: DatabaseDep) -> Response:
+    """Register a customer (email unique) with an opening balance."""
+    with database.write() as session:
+        customer = catalog.create_customer(
+            session, name=body.name, email=str(body.email), balance=body.balance
+        )
+        public = CustomerPublic.model_validate(customer)
+    response = resource_response(request, public, status_code=201)
+    response.headers["Location"] = f"/api/customers/{public.id}"
+    return response
+
+
+@router.get("/{customer_id}", response_model=CustomerPublic, responses=problems(304, 400, 404))
+def get_customer(customer_id: IdPath, request: Request, database: DatabaseDep) -> Response:
+    """One customer, with an ETag."""
+    with database.read() as session:
+        public = CustomerPublic.model_validate(catalog.get_customer(session, customer_id))
+    return resource_response(request, public)
+
+
+@router.patch(
+    "/{customer_id}", response_model=CustomerPublic, responses=problems(400, 404, 409, 412)
+)
+def update_customer(
+    customer_id: IdPath, body: CustomerUpdate, request: Request, database: DatabaseDep
+) -> Response:
+    """Change name or email; send `If-Match` with the ETag you read to avoid lost updates."""
+    with database.write() as session:
+        customer = catalog.get_customer(session, customer_id, for_update=True)
+        check_if_match(request, CustomerPublic.model_validate(customer))
+        changes = catalog.CustomerChanges(
+            name=body.name, email=str(body.email) if body.email is not None else None
+        )
+        public = CustomerPublic.model_validate(catalog.update_customer(session, customer, changes))
+    return resource_response(request, public)
+
+
+@router.delete("/{customer_id}", status_code=204, responses=problems(400, 404, 409))
+def delete_customer(customer_id: IdPath, database: DatabaseDep) -> Response:
+    """Delete a customer who has no orders (one with orders is kept: 409)."""
+    with database.write() as session:
+        catalog.delete_customer(session, customer_id)
+    return Response(status_code=204)
+
+
+@router.get("/{customer_id}/orders", response_model=list[OrderPublic], responses=problems(400, 404))
+def list_customer_orders(
+    customer_id: IdPath,
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+) -> Response:
+    """A customer's orders, newest first (`[]` when they have none)."""
+    with database.read() as session:
+        order_service.ensure_customer_exists(session, customer_id)
+        page = order_service.list_orders(
+            session,
+            order_service.OrderFilters(customer_id=customer_id),
+            limit=page_limit(settings, limit),
+            cursor=cursor,
+        )
+    return page_response(request, page, [order_public(view) for view in page.items])

@@ -1,0 +1,148 @@
+"""/api/orders: placing, reading, listing, processing and deleting orders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from ordermill.domain.orders import OrderStatus
+from ordermill.services import orders as order_service
+from ordermill.web.deps import (
+    CursorQuery,
+    DatabaseDep,
+    IdempotencyKey,
+    IdPath,
+    LimitQuery,
+    SettingsDep,
+    page_limit,
+)
+from ordermill.web.http import json_response, page_response, resource_response, run_idempotent
+from ordermill.web.present import order_public
+from ordermill.web.routers import problems
+from ordermill.web.schemas import OrderCreate, OrderProcess, OrderPublic
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+
+@router.get("", response_model=list[OrderPublic], responses=problems(400))
+def list_orders(
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+    status: OrderStatus | None = None,
+    customer_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+    processed: bool | None = None,
+    created_from: Annotated[
+        datetime | None, Query(description="Inclusive lower bound (ISO 8601)")
+    ] = None,
+    created_to: Annotated[
+        datetime | None, Query(description="Exclusive upper bound (ISO 8601)")
+    ] = None,
+) -> Response:
+    """Orders with their lines, newest first, filtered; follow `Link` for the next page."""
+    filters = order_service.OrderFilters(
+        status=status.value if status is not None else None,
+        customer_id=customer_id,
+        processed=processed,
+        created_from=_aware(created_from),
+        created_to=_aware(created_to),
+    )
+    with database.read() as session:
+        page = order_service.list_orders(
+            session, filters, limit=page_limit(settings, limit), cursor=cursor
+        )
+    return page_response(request, page, [order_public(view) for view in page.items])
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Treat a timestamp without an offset as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@router.post(
+    "", status_code=201, response_model=OrderPublic, responses=problems(400, 404, 409, 422)
+)
+def create_order(
+    body: OrderCreate,
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Place an order; each line keeps the product's name, SKU and price of today.
+
+    With `"process": true` it is processed in the same transaction.
+    """
+
+    def work(session: Session) -> Response:
+        order = order_service.place_order(
+            session,
+            customer_id=body.customer_id,
+            items=[order_service.ItemRequest(i.product_id, i.quantity) for i in body.items],
+            currency=settings.currency,
+            shipping_address=body.shipping_address,
+            note=body.note,
+            extra=body.extra,
+        )
+        if body.process:
+            order = order_service.process_order(session, order.id, body.strategy)
+        return json_response(
+            order_public(order), 201, headers={"Location": f"/api/orders/{order.id}"}
+        )
+
+    return run_idempotent(database, request, idempotency_key, body.model_dump(mode="json"), work)
+
+
+@router.get("/by-number/{number}", response_model=OrderPublic, responses=problems(304, 400, 404))
+def get_order_by_number(number: str, request: Request, database: DatabaseDep) -> Response:
+    """One order by its number, such as `2026-00001`."""
+    with database.read() as session:
+        view = order_service.get_order_by_number(session, number)
+    return resource_response(request, order_public(view))
+
+
+@router.get("/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404))
+def get_order(order_id: IdPath, request: Request, database: DatabaseDep) -> Response:
+    """One order with its lines, totals, number, status and dates."""
+    with database.read() as session:
+        view = order_service.get_order(session, order_id)
+    return resource_response(request, order_public(view))
+
+
+@router.put("/{order_id}", response_model=OrderPublic, responses=problems(400, 404, 409, 422))
+def process_order(
+    order_id: IdPath,
+    body: OrderProcess,
+    request: Request,
+    database: DatabaseDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Process the order when `process` is `true` (strategy `adjust`, `reject` or `ignore`).
+
+    Any other value of `process` leaves the order as it is (200). A failed
+    processing is a 409 whose `code` is the reason.
+    """
+    if body.process is not True:
+        with database.read() as session:
+            return json_response(order_public(order_service.get_order(session, order_id)))
+
+    def work(session: Session) -> Response:
+        view = order_service.process_order(session, order_id, body.strategy)
+        return json_response(order_public(view))
+
+    return run_idempotent(database, request, idempotency_key, body.model_dump(mode="json"), work)
+
+
+@router.delete("/{order_id}", status_code=204, responses=problems(400, 404, 409))
+def delete_order(order_id: IdPath, database: DatabaseDep) -> Response:
+    """Delete a pending order; a processed one is kept (409)."""
+    with database.write() as session:
+        order_service.delete_order(session, order_id)
+    return Response(status_code=204)

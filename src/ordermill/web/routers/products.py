@@ -1,0 +1,81 @@
+"""/api/products: the catalog."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from ordermill.services import catalog
+from ordermill.web.deps import CursorQuery, DatabaseDep, IdPath, LimitQuery, SettingsDep, page_limit
+from ordermill.web.http import check_if_match, page_response, resource_response
+from ordermill.web.routers import problems
+from ordermill.web.schemas import ProductCreate, ProductPublic, ProductUpdate
+
+router = APIRouter(prefix="/api/products", tags=["products"])
+
+
+@router.get("", response_model=list[ProductPublic], responses=problems(400))
+def list_products(
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+    active: bool | None = None,
+    sku: str | None = None,
+) -> Response:
+    """List products by id, optionally only active (or archived) ones or one SKU."""
+    with database.read() as session:
+        page = catalog.list_products(
+            session, limit=page_limit(settings, limit), cursor=cursor, active=active, sku=sku
+        )
+        items = [ProductPublic.model_validate(p) for p in page.items]
+    return page_response(request, page, list(items))
+
+
+@router.post("", status_code=201, response_model=ProductPublic, responses=problems(400, 409))
+def create_product(body: ProductCreate, request: Request, database: DatabaseDep) -> Response:
+    """Add a product (SKU unique, price a decimal string or number with at most 2 decimals)."""
+    with database.write() as session:
+        product = catalog.create_product(
+            session,
+            name=body.name,
+            sku=body.sku,
+            price=body.price,
+            stock=body.stock,
+            active=body.active,
+        )
+        public = ProductPublic.model_validate(product)
+    response = resource_response(request, public, status_code=201)
+    response.headers["Location"] = f"/api/products/{public.id}"
+    return response
+
+
+@router.get("/{product_id}", response_model=ProductPublic, responses=problems(304, 400, 404))
+def get_product(product_id: IdPath, request: Request, database: DatabaseDep) -> Response:
+    """One product, with an ETag."""
+    with database.read() as session:
+        public = ProductPublic.model_validate(catalog.get_product(session, product_id))
+    return resource_response(request, public)
+
+
+@router.patch("/{product_id}", response_model=ProductPublic, responses=problems(400, 404, 409, 412))
+def update_product(
+    product_id: IdPath, body: ProductUpdate, request: Request, database: DatabaseDep
+) -> Response:
+    """Change a product (archive it with `"active": false`); existing orders keep their snapshot."""
+    with database.write() as session:
+        product = catalog.get_product(session, product_id, for_update=True)
+        check_if_match(request, ProductPublic.model_validate(product))
+        changes = catalog.ProductChanges(
+            name=body.name, sku=body.sku, price=body.price, stock=body.stock, active=body.active
+        )
+        public = ProductPublic.model_validate(catalog.update_product(session, product, changes))
+    return resource_response(request, public)
+
+
+@router.delete("/{product_id}", status_code=204, responses=problems(400, 404))
+def delete_product(product_id: IdPath, database: DatabaseDep) -> Response:
+    """Remove a product from the catalog; orders keep its name, SKU and price."""
+    with database.write() as session:
+        catalog.delete_product(session, product_id)
+    return Response(status_code=204)

@@ -1,0 +1,235 @@
+"""Request and response bodies. Requests forbid unknown fields; money is a decimal string."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, field_validator
+
+from ordermill.domain.money import format_amount, parse_amount
+from ordermill.domain.orders import Strategy
+from ordermill.errors import InvalidInput
+
+Money = Annotated[
+    int,
+    PlainSerializer(format_amount, return_type=str, when_used="json"),
+    Field(json_schema_extra={"type": "string", "pattern": r"^-?\d+\.\d{2}$", "example": "12.50"}),
+]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(max_length=2000)]
+Quantity = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
+Id = Annotated[int, Field(ge=1, le=2_147_483_647, strict=True)]
+
+
+def amount_field(value: Any, field: str) -> int:
+    """Validate money input inside a schema, reporting the problem against ``field``."""
+    try:
+        return parse_amount(value, field=field)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class MoneyInput:
+    """Pydantic validator turning a JSON number or string into minor units."""
+
+    @staticmethod
+    def json_schema() -> dict[str, Any]:
+        return {
+            "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}, {"type": "number"}],
+            "example": "12.50",
+        }
+
+
+AmountIn = Annotated[Any, Field(json_schema_extra=MoneyInput.json_schema())]
+
+
+# ---------------------------------------------------------------- customers
+
+
+class CustomerCreate(RequestModel):
+    name: Name
+    email: EmailStr
+    balance: AmountIn = Field(default="0.00", description="Opening store balance")
+
+    @field_validator("balance", mode="before")
+    @classmethod
+    def _balance(cls, value: Any) -> int:
+        return amount_field(value, "balance")
+
+
+class CustomerUpdate(RequestModel):
+    name: Name | None = None
+    email: EmailStr | None = None
+
+
+class CustomerPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    email: str
+    balance: Money
+    created: datetime
+
+
+# ---------------------------------------------------------------- products
+
+
+class ProductCreate(RequestModel):
+    name: Name
+    sku: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    price: AmountIn
+    stock: Annotated[int, Field(ge=0, le=2_000_000_000, strict=True)] = 0
+    active: bool = True
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: Any) -> int:
+        return amount_field(value, "price")
+
+
+class ProductUpdate(RequestModel):
+    name: Name | None = None
+    sku: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+        | None
+    ) = None
+    price: AmountIn | None = None
+    stock: Annotated[int, Field(ge=0, le=2_000_000_000, strict=True)] | None = None
+    active: bool | None = None
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: Any) -> int | None:
+        return None if value is None else amount_field(value, "price")
+
+
+class ProductPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    sku: str
+    price: Money
+    stock: int
+    active: bool
+    created: datetime
+
+
+# ---------------------------------------------------------------- carts
+
+
+class CartItemSet(RequestModel):
+    quantity: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
+
+
+class CartItemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    product_id: int
+    name: str
+    sku: str
+    unit_price: Money
+    quantity: int
+    line_total: Money
+    available: int = Field(description="Units in stock right now")
+    active: bool
+
+
+class CartPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    customer_id: int
+    items: list[CartItemPublic]
+    total: Money
+
+
+class CheckoutRequest(RequestModel):
+    shipping_address: Text | None = None
+    note: Text | None = None
+    process: bool = False
+    strategy: Strategy = Strategy.ADJUST
+
+
+# ---------------------------------------------------------------- orders
+
+
+class OrderItemIn(RequestModel):
+    product_id: Id
+    quantity: Quantity
+
+
+class OrderCreate(RequestModel):
+    customer_id: Id
+    items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=500)]
+    shipping_address: Text | None = None
+    note: Text | None = None
+    extra: dict[str, Any] | None = Field(default=None, description="Store-specific data")
+    process: bool = Field(default=False, description="Also process the order right away")
+    strategy: Strategy = Strategy.ADJUST
+
+
+class OrderProcess(RequestModel):
+    """``process`` must be present; only ``true`` processes the order."""
+
+    process: Any = Field(description="true processes the order; any other value leaves it as is")
+    strategy: Strategy = Strategy.ADJUST
+
+
+class OrderLinePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    product_id: int | None = Field(description="null once the product left the catalog")
+    name: str
+    sku: str
+    unit_price: Money
+    quantity_ordered: int
+    quantity: int = Field(description="What processing settled on (the ordered quantity before)")
+    line_total: Money
+
+
+class Adjustment(BaseModel):
+    line_id: int
+    product_id: int | None
+    sku: str
+    ordered: int
+    processed: int
+
+
+class OrderPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    number: str
+    customer_id: int
+    status: str
+    strategy: str | None = Field(description="The shortage strategy used when processed")
+    created: datetime
+    processed: datetime | None
+    currency: str
+    shipping_address: str | None
+    note: str | None
+    extra: dict[str, Any]
+    total: Money
+    lines: list[OrderLinePublic]
+    adjustments: list[Adjustment] = Field(
+        description="Lines whose processed quantity differs from the ordered one"
+    )
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[dict[str, Any]] | None = None
+    short_lines: list[dict[str, Any]] | None = None

@@ -1,0 +1,163 @@
+"""Fixtures: every database test runs on SQLite and, when configured, on PostgreSQL.
+
+Set ``ORDERMILL_TEST_POSTGRES_URL`` (for example
+``postgresql://postgres@127.0.0.1:5432/test``) to add PostgreSQL. The suite then
+creates a throwaway database next to the one named, migrates it once, and
+empties it between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ordermill.config import Settings
+from ordermill.db import Database
+from ordermill.migrate import upgrade
+from ordermill.models import Base
+from ordermill.web.app import create_app
+
+POSTGRES_URL = os.environ.get("ORDERMILL_TEST_POSTGRES_URL", "").strip()
+BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+def _driver_url(url: str) -> str:
+    return Settings(database_url=url).database_url
+
+
+class PostgresServer:
+    """A throwaway database on the PostgreSQL server named by the environment."""
+
+    def __init__(self, url: str) -> None:
+        self.admin_url = make_url(_driver_url(url))
+        self.name = f"ordermill_test_{uuid.uuid4().hex[:10]}"
+        self.url = self.admin_url.set(database=self.name).render_as_string(hide_password=False)
+        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        except Exception as exc:  # the whole run must fail, not skip, when asked for PostgreSQL
+            raise RuntimeError(
+                f"ORDERMILL_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {exc}"
+            ) from exc
+        finally:
+            admin.dispose()
+        upgrade(self.url)
+
+    def truncate(self, database: Database) -> None:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with database.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+    def drop(self) -> None:
+        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | None]:
+    if not POSTGRES_URL:
+        yield None
+        return
+    server = PostgresServer(POSTGRES_URL)
+    yield server
+    server.drop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (much faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_database(postgres_server: PostgresServer | None) -> Iterator[Database | None]:
+    if postgres_server is None:
+        yield None
+        return
+    database = Database(postgres_server.url, Settings(database_url=postgres_server.url))
+    yield database
+    database.dispose()
+
+
+def _open_database(
+    backend: str,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_server: PostgresServer | None,
+    postgres_database: Database | None,
+) -> Iterator[Database]:
+    if backend == "sqlite":
+        path = tmp_path / "ordermill.db"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+        database = Database(url, Settings(database_url=url))
+        yield database
+        database.dispose()
+        return
+    assert postgres_server is not None and postgres_database is not None
+    postgres_server.truncate(postgres_database)
+    yield postgres_database
+
+
+@pytest.fixture(params=BACKENDS)
+def database(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_server: PostgresServer | None,
+    _postgres_database: Database | None,
+) -> Iterator[Database]:
+    """A fresh, migrated database: once on SQLite, once on PostgreSQL."""
+    yield from _open_database(
+        request.param, tmp_path, sqlite_template, postgres_server, _postgres_database
+    )
+
+
+@pytest.fixture
+def pg_database(
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_server: PostgresServer | None,
+    _postgres_database: Database | None,
+) -> Iterator[Database]:
+    """A fresh PostgreSQL database, for tests of real concurrency."""
+    if postgres_server is None:
+        pytest.skip("PostgreSQL not configured (set ORDERMILL_TEST_POSTGRES_URL)")
+    yield from _open_database(
+        "postgres", tmp_path, sqlite_template, postgres_server, _postgres_database
+    )
+
+
+@pytest.fixture
+def settings(database: Database) -> Settings:
+    return Settings(database_url=database.url)
+
+
+@pytest.fixture
+def client(database: Database) -> Iterator[TestClient]:
+    """The API over HTTP (in-process ASGI), on ``database``."""
+    app = create_app(Settings(database_url=database.url), database)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not POSTGRES_URL:
+        terminalreporter.write_line(
+            "PostgreSQL tests were skipped: set ORDERMILL_TEST_POSTGRES_URL to run them "
+            "(e.g. postgresql://postgres@127.0.0.1:5432/test).",
+            yellow=True,
+        )
