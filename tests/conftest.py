@@ -107,7 +107,8 @@ def _open_database(
         yield database
         database.dispose()
         return
-    assert postgres_server is not None and postgres_database is not None
+    assert postgres_server is not None
+    assert postgres_database is not None
     postgres_server.truncate(postgres_database)
     yield postgres_database
 
