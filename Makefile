@@ -1,0 +1,48 @@
+# ordermill: `make run` serves the demo store, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint typecheck format clean
+
+help:
+	@echo "make run    install, migrate, load demo data into an empty store, serve on http://127.0.0.1:8000"
+	@echo "make test   install dev dependencies, then lint, type-check and run every test"
+	@echo "make format apply ruff's formatting and safe fixes"
+	@echo "make clean  remove the virtualenv and caches"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/ordermill db upgrade
+	$(BIN)/ordermill seed --if-empty --customers 40 --products 60 --orders 200 --random-seed 2026
+	$(BIN)/ordermill serve
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -1,0 +1,373 @@
+"""The ``ordermill`` command: serve the API, manage the database, seed data, process orders."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from ordermill import __version__
+from ordermill.config import Settings, get_settings
+from ordermill.db import Database
+from ordermill.domain.money import format_amount
+from ordermill.domain.orders import Strategy
+from ordermill.errors import InvalidInput, OrdermillError
+from ordermill.migrate import upgrade
+from ordermill.models import Base
+from ordermill.services import orders as order_service
+from ordermill.services import seeding
+
+app = typer.Typer(
+    help="ordermill: order management for independent online stores.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Create, upgrade or reset the database schema.", no_args_is_help=True)
+orders_app = typer.Typer(help="Show and process orders.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(orders_app, name="orders")
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_FAILED_ORDERS = 3
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]Error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """Expected errors become a message and a non-zero exit, never a traceback."""
+    try:
+        yield
+    except OrdermillError as exc:
+        raise _fail(exc.message) from None
+    except OperationalError as exc:
+        raise _fail(f"database unavailable: {exc.orig}") from None
+    except SQLAlchemyError as exc:
+        raise _fail(f"database error: {exc}") from None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise _fail(f"invalid ORDERMILL_* setting: {exc}") from None
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[Database]:
+    """The configured database, with its connections closed however the command ends."""
+    database = Database(settings.database_url, settings)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"ordermill {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Configuration comes from ORDERMILL_* environment variables (see README)."""
+
+
+# ---------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [ORDERMILL_HOST]")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port [ORDERMILL_PORT]")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Worker processes [ORDERMILL_WORKERS]")
+    ] = None,
+) -> None:
+    """Migrate the database, then serve the API (Swagger UI at /docs)."""
+    import uvicorn
+
+    settings = _settings()
+    with _friendly_errors():
+        upgrade(settings.database_url)
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    console.print(f"ordermill {__version__} on http://{bind_host}:{bind_port} (docs at /docs)")
+    uvicorn.run(
+        "ordermill.web.app:create_app",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level,
+    )
+
+
+# ---------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    settings = _settings()
+    with _friendly_errors():
+        upgrade(settings.database_url)
+    console.print("Database is up to date.")
+
+
+@db_app.command("reset")
+def db_reset(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation")] = False,
+) -> None:
+    """Delete ALL data and recreate the schema."""
+    settings = _settings()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise _fail("refusing to reset without confirmation; pass --yes", code=2)
+        typer.confirm(f"Delete all data in {settings.database_url}?", abort=True)
+    with _friendly_errors():
+        with _database(settings) as database, database.engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        upgrade(settings.database_url)
+    console.print("Database reset.")
+
+
+# ---------------------------------------------------------------- seed
+
+
+@app.command()
+def seed(
+    customers: Annotated[int, typer.Option(min=0, max=10_000_000, help="Customers to add")] = 50,
+    products: Annotated[int, typer.Option(min=0, max=10_000_000, help="Products to add")] = 100,
+    orders: Annotated[int, typer.Option(min=0, max=100_000_000, help="Orders to add")] = 500,
+    random_seed: Annotated[
+        int | None, typer.Option("--random-seed", help="Make the data reproducible")
+    ] = None,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when the store has customers")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per insert")] = 5000,
+) -> None:
+    """Add random, realistic customers, products and pending orders."""
+    settings = _settings()
+    with _friendly_errors(), _database(settings) as database:
+        upgrade(settings.database_url)
+        if if_empty:
+            with database.read() as session:
+                if not seeding.store_is_empty(session):
+                    console.print("The store already has data; nothing seeded.")
+                    return
+        with _progress() as progress:
+            for label, total, add in (
+                ("customers", customers, seeding.add_customers),
+                ("products", products, seeding.add_products),
+            ):
+                task = progress.add_task(f"Seeding {label}", total=total)
+                for index, step in enumerate(seeding.batches(total, batch_size)):
+                    batch_seed = None if random_seed is None else random_seed + index
+                    with database.write() as session:
+                        add(session, step, seed=batch_seed)
+                    progress.advance(task, step)
+            task = progress.add_task("Seeding orders", total=orders)
+            for index, step in enumerate(seeding.batches(orders, batch_size)):
+                batch_seed = None if random_seed is None else random_seed + 1_000_000 + index
+                with database.write() as session:
+                    seeding.add_orders(session, step, currency=settings.currency, seed=batch_seed)
+                progress.advance(task, step)
+    console.print(f"Seeded {customers} customers, {products} products and {orders} orders.")
+
+
+# ---------------------------------------------------------------- orders
+
+
+def _resolve_order_ids(database: Database, refs: list[str]) -> list[int]:
+    """Order ids from ids or numbers (``2026-00001``)."""
+    ids: list[int] = []
+    with database.read() as session:
+        for ref in refs:
+            if ref.isdigit():
+                ids.append(int(ref))
+            elif "-" in ref:
+                ids.append(order_service.get_order_by_number(session, ref).id)
+            else:
+                raise InvalidInput(f"'{ref}' is neither an order id nor an order number")
+    return ids
+
+
+def _retry_each(
+    database: Database, batch: list[int], work: Callable[[Any, int], None], tally: Counter[str]
+) -> None:
+    """After a batch failed unexpectedly, process its orders one transaction each."""
+    for order_id in batch:
+        try:
+            with database.write() as session:
+                work(session, order_id)
+            tally["processed"] += 1
+        except OrdermillError as exc:
+            tally[exc.code] += 1
+
+
+@orders_app.command("process")
+def orders_process(
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="Order ids or numbers", show_default=False)
+    ] = None,
+    all_pending: Annotated[
+        bool, typer.Option("--all-pending", help="Process every pending order")
+    ] = False,
+    strategy: Annotated[
+        Strategy, typer.Option(case_sensitive=False, help="What to do with short lines")
+    ] = Strategy.ADJUST,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Orders per transaction")
+    ] = 500,
+) -> None:
+    """Process orders in batches and print a summary (exit 3 if any failed)."""
+    if bool(refs) == all_pending:
+        raise _fail("give order ids/numbers or --all-pending (not both)", code=2)
+    settings = _settings()
+    tally: Counter[str] = Counter()
+    with _friendly_errors(), _database(settings) as database:
+        if all_pending:
+            with database.read() as session:
+                total = order_service.count_orders(session, "pending")
+        else:
+            targets = _resolve_order_ids(database, refs or [])
+            total = len(targets)
+
+        def work(session: Any, order_id: int) -> None:
+            order_service.process_order(session, order_id, strategy)
+
+        def batches() -> Iterator[list[int]]:
+            if not all_pending:
+                for start in range(0, len(targets), batch_size):
+                    yield targets[start : start + batch_size]
+                return
+            after = 0
+            while True:
+                with database.read() as session:
+                    ids = order_service.pending_order_ids(session, after_id=after, limit=batch_size)
+                if not ids:
+                    return
+                after = ids[-1]
+                yield ids
+
+        with _progress() as progress:
+            task = progress.add_task("Processing orders", total=total)
+            for batch in batches():
+                batch_tally: Counter[str] = Counter()
+                try:
+                    # Failed orders write nothing, so one transaction holds the whole batch.
+                    with database.write() as session:
+                        for order_id in batch:
+                            try:
+                                work(session, order_id)
+                                batch_tally["processed"] += 1
+                            except OrdermillError as exc:
+                                batch_tally[exc.code] += 1
+                    tally.update(batch_tally)
+                except SQLAlchemyError:
+                    _retry_each(database, batch, work, tally)
+                progress.advance(task, len(batch))
+
+    table = Table(title="Processing summary")
+    table.add_column("result")
+    table.add_column("orders", justify="right")
+    table.add_row("processed", str(tally.pop("processed", 0)))
+    for reason, count in sorted(tally.items()):
+        table.add_row(f"failed: {reason}", str(count))
+    console.print(table)
+    if tally:
+        raise typer.Exit(EXIT_FAILED_ORDERS)
+
+
+@orders_app.command("show")
+def orders_show(
+    ref: Annotated[str, typer.Argument(help="Order id or number (2026-00001)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON")] = False,
+) -> None:
+    """Show one order with its lines."""
+    settings = _settings()
+    with _friendly_errors(), _database(settings) as database, database.read() as session:
+        if ref.isdigit():
+            view = order_service.get_order(session, int(ref))
+        else:
+            view = order_service.get_order_by_number(session, ref)
+    if as_json:
+        from ordermill.web.present import order_public
+
+        console.print_json(order_public(view).model_dump_json())
+        return
+    console.print(
+        f"[bold]Order {view.number}[/] (id {view.id}) · {view.status}"
+        f" · customer {view.customer_id}",
+        highlight=False,
+    )
+    console.print(f"created   {view.created.isoformat()}", highlight=False)
+    processed = view.processed.isoformat() if view.processed else "-"
+    console.print(f"processed {processed}", highlight=False)
+    if view.strategy:
+        console.print(f"strategy  {view.strategy}", highlight=False)
+    if view.shipping_address:
+        console.print(f"ship to   {view.shipping_address}", highlight=False)
+    if view.note:
+        console.print(f"note      {view.note}", highlight=False)
+    table = Table()
+    for column in ("SKU", "product", "unit price", "ordered", "quantity", "line total"):
+        table.add_column(column, justify="right" if column not in ("SKU", "product") else "left")
+    for line in view.lines:
+        table.add_row(
+            line.sku,
+            line.name,
+            format_amount(line.unit_price),
+            str(line.quantity_ordered),
+            str(line.quantity),
+            format_amount(line.line_total),
+        )
+    console.print(table)
+    console.print(f"[bold]Total {format_amount(view.total)} {view.currency}[/]", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,160 @@
+"""The `ordermill` command: seeding, bulk processing, showing orders, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from ordermill.cli import app
+from ordermill.config import get_settings
+from ordermill.db import Database
+from ordermill.services import orders as order_service
+from tests import factories
+
+
+@pytest.fixture
+def cli(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """A runner whose commands use the test database."""
+    monkeypatch.setenv("ORDERMILL_DATABASE_URL", database.url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def order_status(database: Database, order_id: int) -> str:
+    with database.read() as session:
+        return order_service.get_order(session, order_id).status
+
+
+def test_seed_adds_customers_products_and_pending_orders(
+    cli: CliRunner, database: Database
+) -> None:
+    result = cli.invoke(
+        app, ["seed", "--customers", "5", "--products", "8", "--orders", "30", "--random-seed", "1"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "Seeded 5 customers, 8 products and 30 orders." in result.output
+    with database.read() as session:
+        assert order_service.count_orders(session, "pending") == 30
+        page = order_service.list_orders(session, order_service.OrderFilters(), limit=100)
+    numbers = sorted(view.number for view in page.items)
+    year = page.items[0].created.year
+    assert numbers[0] == f"{year}-00001"
+    assert len(set(numbers)) == 30
+    assert all(view.lines for view in page.items)
+
+
+def test_seed_if_empty_leaves_a_store_with_data_alone(cli: CliRunner, database: Database) -> None:
+    factories.customer(database)
+
+    result = cli.invoke(app, ["seed", "--if-empty", "--orders", "10"])
+
+    assert result.exit_code == 0, result.output
+    assert "nothing seeded" in result.output
+    with database.read() as session:
+        assert order_service.count_orders(session) == 0
+
+
+def test_process_all_pending_summarises_successes_and_failures_by_reason(
+    cli: CliRunner, database: Database
+) -> None:
+    rich = factories.customer(database, balance=100_00)
+    broke = factories.customer(database, balance=0)
+    cake = factories.product(database, price=5_00, stock=10)
+    paid_ids = [factories.order(database, rich, (cake, 2)) for _ in range(3)]
+    unpaid = factories.order(database, broke, (cake, 1))
+
+    result = cli.invoke(app, ["orders", "process", "--all-pending", "--batch-size", "2"])
+
+    assert result.exit_code == 3, result.output
+    assert "processed" in result.output
+    assert "insufficient_balance" in result.output
+    assert all(order_status(database, order_id) == "processed" for order_id in paid_ids)
+    assert order_status(database, unpaid) == "pending"
+    assert factories.stock_of(database, cake) == 4
+    assert factories.balance_of(database, rich) == 70_00
+
+
+def test_process_named_orders_by_id_and_number_with_a_strategy(
+    cli: CliRunner, database: Database
+) -> None:
+    customer = factories.customer(database)
+    scarce = factories.product(database, price=1_00, stock=1)
+    first = factories.order(database, customer, (scarce, 3))
+    second = factories.order(database, customer, (scarce, 1))
+    with database.read() as session:
+        second_number = order_service.get_order(session, second).number
+
+    result = cli.invoke(
+        app, ["orders", "process", str(first), second_number, "--strategy", "ignore"]
+    )
+
+    assert result.exit_code == 0, result.output
+    with database.read() as session:
+        ignored = order_service.get_order(session, first)
+        sold = order_service.get_order(session, second)
+    assert ignored.lines[0].quantity == 0
+    assert sold.lines[0].quantity == 1
+    assert factories.stock_of(database, scarce) == 0
+
+
+def test_show_prints_an_order_by_number_and_as_json(cli: CliRunner, database: Database) -> None:
+    customer = factories.customer(database)
+    product = factories.product(database, price=12_50, name="Lemon cake")
+    order_id = factories.order(database, customer, (product, 2))
+    with database.read() as session:
+        number = order_service.get_order(session, order_id).number
+
+    table = cli.invoke(app, ["orders", "show", number])
+    as_json = cli.invoke(app, ["orders", "show", str(order_id), "--json"])
+
+    assert table.exit_code == 0, table.output
+    assert number in table.output
+    assert "Lemon cake" in table.output
+    assert "25.00" in table.output
+    assert json.loads(as_json.output)["total"] == "25.00"
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "message"),
+    [
+        (["orders", "show", "999"], 1, "Order 999 does not exist"),
+        (["orders", "show", "2026-0001x"], 1, "is not an order number"),
+        (["orders", "process"], 2, "give order ids/numbers or --all-pending"),
+        (["orders", "process", "1", "--all-pending"], 2, "not both"),
+        (["orders", "process", "abc"], 1, "neither an order id nor an order number"),
+        (["orders", "process", "--all-pending", "--strategy", "maybe"], 2, "maybe"),
+        (["seed", "--orders", "-1"], 2, "greater than or equal to 0"),
+        (["db", "reset"], 2, "pass --yes"),
+    ],
+)
+def test_bad_input_gets_a_message_and_a_non_zero_exit_without_a_traceback(
+    cli: CliRunner, args: list[str], exit_code: int, message: str
+) -> None:
+    result = cli.invoke(app, args)
+
+    assert result.exit_code == exit_code
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+def test_seeding_orders_without_customers_is_refused_clearly(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["seed", "--customers", "0", "--products", "0", "--orders", "5"])
+
+    assert result.exit_code == 1
+    assert "needs at least one customer" in result.output
+
+
+def test_db_reset_with_yes_empties_the_store(cli: CliRunner, database: Database) -> None:
+    factories.customer(database)
+    database.dispose()
+
+    result = cli.invoke(app, ["db", "reset", "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert factories.customer(database) == 1  # ids restart: the tables were recreated
