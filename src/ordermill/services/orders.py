@@ -28,7 +28,13 @@ from ordermill.domain.orders import (
     parse_order_number,
     plan_processing,
 )
-from ordermill.errors import Conflict, InvalidInput, customer_not_found, order_not_found
+from ordermill.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    customer_not_found,
+    order_not_found,
+)
 from ordermill.models import utcnow
 from ordermill.services.pagination import Page, decode_cursor, encode_cursor
 from ordermill.services.tables import (
@@ -154,8 +160,8 @@ def _catalog_rows(session: Session, customer_id: int, product_ids: Sequence[int]
 def _check_catalog(wanted: Mapping[int, int], catalog: Mapping[int, Any]) -> None:
     missing = sorted(pid for pid in wanted if pid not in catalog)
     if missing:
-        raise InvalidInput(
-            f"Unknown product(s): {', '.join(map(str, missing))}",
+        raise NotFound(
+            f"Product(s) {', '.join(map(str, missing))} do not exist.",
             code="product_not_found",
             product_ids=missing,
         )
