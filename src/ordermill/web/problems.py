@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -20,6 +21,7 @@ from ordermill.errors import (
 )
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("ordermill.web")
 
 STATUS_BY_KIND: dict[type[OrdermillError], int] = {
     InvalidInput: 400,
@@ -114,5 +116,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "internal_error", "Something went wrong on our side.")
