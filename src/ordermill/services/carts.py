@@ -121,8 +121,10 @@ def set_cart_item(session: Session, customer_id: int, product_id: int, quantity:
 
 
 def remove_cart_item(session: Session, customer_id: int, product_id: int) -> CartView:
-    """Take a product out of the cart (nothing happens if it was not there)."""
+    """Take a product out of the cart (nothing happens if it was not in it)."""
     ensure_customer_exists(session, customer_id)
+    if session.execute(select(products.c.id).where(products.c.id == product_id)).first() is None:
+        raise product_not_found(product_id)
     session.execute(
         delete(cart_items).where(
             cart_items.c.product_id == product_id,

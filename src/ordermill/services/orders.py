@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
@@ -288,7 +288,7 @@ def place_order(
         shipping_address=shipping_address,
         note=note,
         extra=extra,
-        now=now or utcnow(),
+        now=(now or utcnow()).astimezone(UTC),
     )
 
 
