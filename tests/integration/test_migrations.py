@@ -1,0 +1,138 @@
+"""Migrations: an empty database migrates to exactly the schema the models describe.
+
+Each test gets its own empty database: a new SQLite file, or a throwaway
+PostgreSQL database ``ordermill_mig_<random>`` when ``ORDERMILL_TEST_POSTGRES_URL``
+is set.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from ordermill.migrate import alembic_config, downgrade, upgrade
+from ordermill.models import Base
+
+POSTGRES_URL = os.environ.get("ORDERMILL_TEST_POSTGRES_URL", "").strip()
+MODEL_TABLES = set(Base.metadata.tables)
+
+
+def _psycopg_url(url: str) -> str:
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgres",
+            marks=pytest.mark.skipif(
+                not POSTGRES_URL, reason="PostgreSQL not configured (ORDERMILL_TEST_POSTGRES_URL)"
+            ),
+        ),
+    ]
+)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database with no tables at all."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    admin_url = make_url(_psycopg_url(POSTGRES_URL))
+    name = f"ordermill_mig_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def schema_differences(url: str) -> list[Any]:
+    """What autogenerate would change to make the database match the models."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def tables_and_revision(url: str) -> tuple[set[str], str | None]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            revision = MigrationContext.configure(conn).get_current_revision()
+            return tables, revision
+    finally:
+        engine.dispose()
+
+
+def head_revision(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def test_upgrade_on_an_empty_database_creates_every_model_table_at_head(
+    empty_database_url: str,
+) -> None:
+    # Given an empty database
+    assert tables_and_revision(empty_database_url) == (set(), None)
+
+    # When it is migrated
+    upgrade(empty_database_url)
+
+    # Then it holds every table of the models and is stamped with the head revision
+    tables, revision = tables_and_revision(empty_database_url)
+    assert tables == MODEL_TABLES | {"alembic_version"}
+    assert revision is not None
+    assert revision == head_revision(empty_database_url)
+
+
+def test_migrated_schema_has_no_difference_from_the_models(empty_database_url: str) -> None:
+    # Given an empty database migrated to head
+    upgrade(empty_database_url)
+
+    # When autogenerate compares it with the models (types included)
+    differences = schema_differences(empty_database_url)
+
+    # Then there is nothing to change
+    assert differences == []
+
+
+def test_downgrade_to_base_removes_the_schema_and_upgrade_rebuilds_it(
+    empty_database_url: str,
+) -> None:
+    # Given a database migrated to head
+    upgrade(empty_database_url)
+
+    # When it is downgraded to base
+    downgrade(empty_database_url, "base")
+
+    # Then no model table is left and no revision is recorded
+    tables, revision = tables_and_revision(empty_database_url)
+    assert tables & MODEL_TABLES == set()
+    assert revision is None
+
+    # And upgrading again gives the models' schema back
+    upgrade(empty_database_url)
+    tables, revision = tables_and_revision(empty_database_url)
+    assert tables == MODEL_TABLES | {"alembic_version"}
+    assert revision == head_revision(empty_database_url)
+    assert schema_differences(empty_database_url) == []

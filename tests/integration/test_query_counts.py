@@ -1,0 +1,101 @@
+"""Order lists cost a fixed number of SQL statements, however long the page (no N+1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from ordermill.db import Database
+from tests import factories
+
+ORDERS = 60
+LINES_PER_ORDER = 3
+
+
+class StatementLog:
+    """Every SQL statement sent to the database's engine while recording."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+        self.recording = False
+
+    def __call__(self, *args: Any) -> None:
+        _conn, _cursor, statement, *_rest = args
+        if self.recording:
+            self.statements.append(statement)
+
+    def during(self, client: TestClient, path: str) -> tuple[list[Any], list[str]]:
+        """The JSON list ``path`` returns, and the statements it took."""
+        self.statements = []
+        self.recording = True
+        try:
+            response = client.get(path)
+        finally:
+            self.recording = False
+        assert response.status_code == 200, response.text
+        body: list[Any] = response.json()
+        return body, list(self.statements)
+
+
+@pytest.fixture
+def sql(database: Database) -> Iterator[StatementLog]:
+    log = StatementLog()
+    event.listen(database.engine, "before_cursor_execute", log)
+    yield log
+    event.remove(database.engine, "before_cursor_execute", log)
+
+
+@dataclass(frozen=True)
+class Shop:
+    buyer: int  # has all 60 orders of 3 lines
+    other: int  # has 2 orders of their own
+
+
+@pytest.fixture
+def shop(database: Database) -> Shop:
+    products = [factories.product(database, stock=1_000) for _ in range(LINES_PER_ORDER)]
+    items = [(pid, quantity) for quantity, pid in enumerate(products, start=1)]
+    buyer = factories.customer(database)
+    other = factories.customer(database)
+    for _ in range(ORDERS):
+        factories.order(database, buyer, *items)
+    for _ in range(2):
+        factories.order(database, other, *items)
+    return Shop(buyer, other)
+
+
+def test_listing_orders_takes_as_many_statements_for_50_as_for_5(
+    client: TestClient, sql: StatementLog, shop: Shop
+) -> None:
+    # Given 62 orders of 3 lines each (shop)
+
+    # When a page of 5 and a page of 50 are listed
+    small, small_sql = sql.during(client, "/api/orders?limit=5")
+    large, large_sql = sql.during(client, "/api/orders?limit=50")
+
+    # Then each page is complete, lines included, and both took the same statements
+    assert [len(order["lines"]) for order in small] == [LINES_PER_ORDER] * 5
+    assert [len(order["lines"]) for order in large] == [LINES_PER_ORDER] * 50
+    assert len(large_sql) == len(small_sql), large_sql
+
+
+def test_listing_a_customers_orders_takes_as_many_statements_for_50_as_for_5(
+    client: TestClient, sql: StatementLog, shop: Shop
+) -> None:
+    # Given a customer with 60 orders of 3 lines each, and another with 2 (shop)
+    path = f"/api/customers/{shop.buyer}/orders"
+
+    # When a page of 5 and a page of 50 of the first customer's orders are listed
+    small, small_sql = sql.during(client, f"{path}?limit=5")
+    large, large_sql = sql.during(client, f"{path}?limit=50")
+
+    # Then each page holds only their orders, lines included, for the same statements
+    assert {order["customer_id"] for order in small + large} == {shop.buyer}
+    assert [len(order["lines"]) for order in small] == [LINES_PER_ORDER] * 5
+    assert [len(order["lines"]) for order in large] == [LINES_PER_ORDER] * 50
+    assert len(large_sql) == len(small_sql), large_sql
