@@ -11,13 +11,12 @@ from sqlalchemy.orm import Session
 
 from ordermill.errors import Conflict, customer_not_found, product_not_found
 from ordermill.models import Customer, Order, Product
-from ordermill.services.pagination import Page, decode_cursor, encode_cursor
+from ordermill.services.pagination import Page, decode_id_cursor, encode_cursor
 
 
 def _page_by_id(session: Session, stmt: Any, model: Any, limit: int, cursor: str | None) -> Any:
     if cursor is not None:
-        (last_id,) = decode_cursor(cursor, 1)
-        stmt = stmt.where(model.id > int(last_id))
+        stmt = stmt.where(model.id > decode_id_cursor(cursor))
     rows = list(session.scalars(stmt.order_by(model.id).limit(limit + 1)))
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return Page(rows[:limit], next_cursor)

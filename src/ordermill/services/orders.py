@@ -36,7 +36,7 @@ from ordermill.errors import (
     order_not_found,
 )
 from ordermill.models import utcnow
-from ordermill.services.pagination import Page, decode_cursor, encode_cursor
+from ordermill.services.pagination import Page, decode_time_id_cursor, encode_cursor
 from ordermill.services.tables import (
     customers,
     order_counters,
@@ -409,12 +409,7 @@ def list_orders(
     if filters.created_to is not None:
         stmt = stmt.where(orders.c.created < filters.created_to)
     if cursor is not None:
-        created_iso, last_id = decode_cursor(cursor, 2)
-        try:
-            created = datetime.fromisoformat(created_iso)
-            last_id = int(last_id)
-        except (TypeError, ValueError):
-            raise InvalidInput("cursor is not valid", code="invalid_cursor") from None
+        created, last_id = decode_time_id_cursor(cursor)
         stmt = stmt.where(
             or_(
                 orders.c.created < created,

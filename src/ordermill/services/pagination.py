@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from ordermill.errors import InvalidInput
@@ -23,13 +24,50 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_ID = 2_147_483_647
+
+
+def _invalid() -> InvalidInput:
+    return InvalidInput(
+        "cursor is not valid; use the Link header of the previous page",
+        code="invalid_cursor",
+        field="cursor",
+    )
+
+
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
     """Decode a cursor made by :func:`encode_cursor`; a tampered one is invalid input."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor") from None
+        raise _invalid() from None
     if not isinstance(values, list) or len(values) != arity:
-        raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor")
+        raise _invalid()
     return values
+
+
+def _checked_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise _invalid()
+    return value
+
+
+def decode_id_cursor(cursor: str) -> int:
+    """The last id of the previous page."""
+    (last_id,) = decode_cursor(cursor, 1)
+    return _checked_id(last_id)
+
+
+def decode_time_id_cursor(cursor: str) -> tuple[datetime, int]:
+    """The (timestamp, id) of the previous page's last row."""
+    moment, last_id = decode_cursor(cursor, 2)
+    if not isinstance(moment, str):
+        raise _invalid()
+    try:
+        parsed = datetime.fromisoformat(moment)
+    except ValueError:
+        raise _invalid() from None
+    if parsed.tzinfo is None:
+        raise _invalid()
+    return parsed, _checked_id(last_id)

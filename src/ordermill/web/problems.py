@@ -68,7 +68,12 @@ def problem(
 
 
 def problem_for(error: OrdermillError) -> JSONResponse:
-    return problem(status_for(error), error.code, error.message, extra=error.detail)
+    detail = dict(error.detail)
+    field = detail.pop("field", None)
+    if field is not None:
+        # Every 400 names its fields the same way, whether a schema or a service found it.
+        detail["errors"] = [{"field": field, "message": error.message}]
+    return problem(status_for(error), error.code, error.message, extra=detail)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -89,7 +94,11 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
             message = str(err.get("msg", "invalid"))
         if err.get("type") == "extra_forbidden":
             message = "unknown field; it can't be set by a client"
-        errors.append({"field": _field_name(tuple(err.get("loc", ()))), "message": message})
+        if err.get("type") == "json_invalid":
+            field = "body"
+        else:
+            field = _field_name(tuple(err.get("loc", ())))
+        errors.append({"field": field, "message": message})
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
         return problem(
             400, "invalid_json", "The request body is not valid JSON.", extra={"errors": errors}

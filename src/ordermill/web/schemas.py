@@ -54,7 +54,9 @@ AmountIn = Annotated[Any, Field(json_schema_extra=MoneyInput.json_schema())]
 class CustomerCreate(RequestModel):
     name: Name
     email: EmailStr
-    balance: AmountIn = Field(default="0.00", description="Opening store balance")
+    balance: AmountIn = Field(
+        default="0.00", validate_default=True, description="Opening store balance"
+    )
 
     @field_validator("balance", mode="before")
     @classmethod
