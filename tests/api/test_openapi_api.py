@@ -1,0 +1,92 @@
+"""The API documents itself: OpenAPI at /openapi.json and Swagger UI at /docs."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.api.helpers import PROBLEM_JSON
+
+ROUTES = {
+    ("/api/customers", "get"),
+    ("/api/customers", "post"),
+    ("/api/customers/{customer_id}", "get"),
+    ("/api/customers/{customer_id}", "patch"),
+    ("/api/customers/{customer_id}", "delete"),
+    ("/api/customers/{customer_id}/orders", "get"),
+    ("/api/products", "get"),
+    ("/api/products", "post"),
+    ("/api/products/{product_id}", "get"),
+    ("/api/products/{product_id}", "patch"),
+    ("/api/products/{product_id}", "delete"),
+    ("/api/customers/{customer_id}/cart", "get"),
+    ("/api/customers/{customer_id}/cart", "delete"),
+    ("/api/customers/{customer_id}/cart/items/{product_id}", "put"),
+    ("/api/customers/{customer_id}/cart/items/{product_id}", "delete"),
+    ("/api/customers/{customer_id}/cart/checkout", "post"),
+    ("/api/orders", "get"),
+    ("/api/orders", "post"),
+    ("/api/orders/{order_id}", "get"),
+    ("/api/orders/{order_id}", "put"),
+    ("/api/orders/{order_id}", "delete"),
+    ("/api/orders/by-number/{number}", "get"),
+    ("/health", "get"),
+}
+HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
+
+
+def test_openapi_lists_every_route_of_the_api(client: TestClient) -> None:
+    response = client.get("/openapi.json")
+
+    assert response.status_code == 200
+    spec = response.json()
+    assert spec["openapi"].startswith("3.")
+    assert spec["info"]["title"] == "ordermill"
+    documented = {
+        (path, method)
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method in HTTP_METHODS
+    }
+    assert documented == ROUTES
+
+
+def test_openapi_documents_errors_as_problem_json(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    process = spec["paths"]["/api/orders/{order_id}"]["put"]["responses"]
+    assert {"200", "400", "404", "409", "422"} <= set(process)
+    assert PROBLEM_JSON in process["409"]["content"]
+    patch = spec["paths"]["/api/customers/{customer_id}"]["patch"]["responses"]
+    assert PROBLEM_JSON in patch["412"]["content"]
+
+
+def test_openapi_documents_the_idempotency_key_header(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    for path, method in (
+        ("/api/orders", "post"),
+        ("/api/customers/{customer_id}/cart/checkout", "post"),
+        ("/api/orders/{order_id}", "put"),
+    ):
+        headers = {
+            parameter["name"]
+            for parameter in spec["paths"][path][method].get("parameters", [])
+            if parameter["in"] == "header"
+        }
+        assert "Idempotency-Key" in headers, (path, method)
+
+
+def test_docs_serve_swagger_ui_pointing_at_the_spec(client: TestClient) -> None:
+    response = client.get("/docs")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "swagger-ui" in response.text.lower()
+    assert "/openapi.json" in response.text
+
+
+def test_the_root_redirects_to_the_docs(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+
+    assert response.status_code in {302, 307}
+    assert response.headers["location"] == "/docs"

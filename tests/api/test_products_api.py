@@ -1,0 +1,220 @@
+"""/api/products: the catalog, archiving, and what orders keep when a product changes or goes."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.helpers import (
+    assert_money,
+    assert_problem,
+    assert_utc_timestamp,
+    error_fields,
+    get_json,
+    place_order,
+    process,
+)
+from tests.factories import api_customer, api_product
+
+
+def test_creating_a_product_answers_201_with_its_location_and_the_stored_product(
+    client: TestClient,
+) -> None:
+    response = client.post(
+        "/api/products",
+        json={"name": "Blue mug", "sku": "MUG-BLUE", "price": "4.99", "stock": 12},
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert response.headers["location"] == f"/api/products/{body['id']}"
+    assert body["name"] == "Blue mug"
+    assert body["sku"] == "MUG-BLUE"
+    assert_money(body["price"], "4.99")
+    assert body["stock"] == 12
+    assert body["active"] is True
+    assert_utc_timestamp(body["created"])
+    assert get_json(client, response.headers["location"]) == body
+
+
+def test_a_new_product_has_no_stock_unless_given(client: TestClient) -> None:
+    response = client.post("/api/products", json={"name": "Poster", "sku": "P-1", "price": 3})
+
+    assert response.status_code == 201
+    assert response.json()["stock"] == 0
+    assert_money(response.json()["price"], "3.00")
+
+
+def test_a_sku_already_in_the_catalog_is_a_409(client: TestClient) -> None:
+    api_product(client, sku="DUP-1")
+
+    response = client.post("/api/products", json={"name": "Again", "sku": "DUP-1", "price": "1"})
+
+    assert_problem(response, 409, "sku_taken")
+    assert len(get_json(client, "/api/products")) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "X", "sku": "S-1", "price": "1.00", "stock": -1}, "stock"),
+        ({"name": "X", "sku": "S-1", "price": "1.00", "stock": "5"}, "stock"),
+        ({"name": "X", "sku": "has space", "price": "1.00"}, "sku"),
+        ({"name": "", "sku": "S-1", "price": "1.00"}, "name"),
+        ({"name": "X", "sku": "S-1"}, "price"),
+    ],
+)
+def test_an_invalid_product_is_a_400_naming_the_field(
+    client: TestClient, body: dict[str, object], field: str
+) -> None:
+    problem = assert_problem(client.post("/api/products", json=body), 400, "validation_error")
+
+    assert error_fields(problem) == {field}
+    assert get_json(client, "/api/products") == []
+
+
+def test_listing_products_returns_them_in_id_order(client: TestClient) -> None:
+    first = api_product(client)
+    second = api_product(client)
+
+    assert get_json(client, "/api/products") == [first, second]
+
+
+def test_listing_products_filters_on_active(client: TestClient) -> None:
+    on_sale = api_product(client)
+    archived = api_product(client, active=False)
+
+    assert get_json(client, "/api/products?active=true") == [on_sale]
+    assert get_json(client, "/api/products?active=false") == [archived]
+
+
+def test_listing_products_filters_on_sku(client: TestClient) -> None:
+    api_product(client, sku="TEA-GREEN")
+    black = api_product(client, sku="TEA-BLACK")
+
+    assert get_json(client, "/api/products?sku=TEA-BLACK") == [black]
+    assert get_json(client, "/api/products?sku=TEA-WHITE") == []
+
+
+def test_getting_an_unknown_product_is_a_404(client: TestClient) -> None:
+    assert_problem(client.get("/api/products/9090"), 404, "product_not_found")
+
+
+def test_patching_a_product_changes_the_given_fields_only(client: TestClient) -> None:
+    product = api_product(client, price="10.00", stock=5, name="Lamp", sku="LAMP")
+
+    response = client.patch(f"/api/products/{product['id']}", json={"price": 12.5, "stock": 7})
+
+    assert response.status_code == 200
+    expected = {**product, "price": "12.50", "stock": 7}
+    assert response.json() == expected
+    assert get_json(client, f"/api/products/{product['id']}") == expected
+
+
+def test_archiving_a_product_takes_it_off_sale(client: TestClient) -> None:
+    customer = api_customer(client)
+    product = api_product(client)
+
+    response = client.patch(f"/api/products/{product['id']}", json={"active": False})
+
+    assert response.status_code == 200
+    assert response.json()["active"] is False
+    assert get_json(client, "/api/products?active=true") == []
+    ordering = client.post(
+        "/api/orders",
+        json={
+            "customer_id": customer["id"],
+            "items": [{"product_id": product["id"], "quantity": 1}],
+        },
+    )
+    assert_problem(ordering, 409, "product_inactive")
+    adding = client.put(
+        f"/api/customers/{customer['id']}/cart/items/{product['id']}", json={"quantity": 1}
+    )
+    assert_problem(adding, 409, "product_inactive")
+
+
+def test_archiving_a_product_leaves_its_orders_as_they_were(client: TestClient) -> None:
+    customer = api_customer(client)
+    product = api_product(client, price="2.00")
+    order = place_order(client, customer["id"], (product["id"], 3))
+
+    client.patch(f"/api/products/{product['id']}", json={"active": False, "price": "9.00"})
+
+    assert get_json(client, f"/api/orders/{order['id']}") == order
+
+
+def test_patching_a_product_to_a_sku_in_use_is_a_409_and_changes_nothing(
+    client: TestClient,
+) -> None:
+    api_product(client, sku="USED")
+    product = api_product(client, sku="FREE")
+
+    response = client.patch(f"/api/products/{product['id']}", json={"sku": "USED", "stock": 99})
+
+    assert_problem(response, 409, "sku_taken")
+    assert get_json(client, f"/api/products/{product['id']}") == product
+
+
+def test_patching_an_unknown_product_is_a_404(client: TestClient) -> None:
+    assert_problem(client.patch("/api/products/4040", json={"stock": 1}), 404, "product_not_found")
+
+
+def test_deleting_a_product_answers_204_and_it_is_gone(client: TestClient) -> None:
+    product = api_product(client)
+
+    response = client.delete(f"/api/products/{product['id']}")
+
+    assert response.status_code == 204
+    assert_problem(client.get(f"/api/products/{product['id']}"), 404, "product_not_found")
+    assert get_json(client, "/api/products") == []
+
+
+def test_deleting_an_unknown_product_is_a_404(client: TestClient) -> None:
+    assert_problem(client.delete("/api/products/4041"), 404, "product_not_found")
+
+
+def test_orders_keep_their_lines_snapshot_when_the_product_is_deleted(
+    client: TestClient,
+) -> None:
+    customer = api_customer(client, balance="100.00")
+    product = api_product(client, price="7.25", stock=10, name="Teapot", sku="TEAPOT")
+    pending = place_order(client, customer["id"], (product["id"], 2))
+    processed = place_order(client, customer["id"], (product["id"], 1))
+    assert process(client, processed["id"]).status_code == 200
+
+    assert client.delete(f"/api/products/{product['id']}").status_code == 204
+
+    for order_id, quantity, total in ((pending["id"], 2, "14.50"), (processed["id"], 1, "7.25")):
+        order = get_json(client, f"/api/orders/{order_id}")
+        (line,) = order["lines"]
+        assert line["product_id"] is None
+        assert line["name"] == "Teapot"
+        assert line["sku"] == "TEAPOT"
+        assert_money(line["unit_price"], "7.25")
+        assert line["quantity_ordered"] == quantity
+        assert_money(line["line_total"], total)
+        assert_money(order["total"], total)
+
+
+def test_deleting_a_product_takes_it_out_of_carts(client: TestClient) -> None:
+    customer = api_customer(client)
+    product = api_product(client)
+    client.put(f"/api/customers/{customer['id']}/cart/items/{product['id']}", json={"quantity": 1})
+
+    client.delete(f"/api/products/{product['id']}")
+
+    assert get_json(client, f"/api/customers/{customer['id']}/cart")["items"] == []
+
+
+def test_a_price_change_does_not_reach_orders_already_placed(client: TestClient) -> None:
+    customer = api_customer(client)
+    product = api_product(client, price="5.00")
+    order = place_order(client, customer["id"], (product["id"], 2))
+
+    client.patch(f"/api/products/{product['id']}", json={"price": "6.00", "name": "Renamed"})
+
+    line = get_json(client, f"/api/orders/{order['id']}")["lines"][0]
+    assert line["name"] == product["name"]
+    assert_money(line["unit_price"], "5.00")
+    assert_money(line["line_total"], "10.00")
