@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import uvicorn
+from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
 from ordermill.cli import app
@@ -158,3 +161,42 @@ def test_db_reset_with_yes_empties_the_store(cli: CliRunner, database: Database)
 
     assert result.exit_code == 0, result.output
     assert factories.customer(database) == 1  # ids restart: the tables were recreated
+
+
+def test_db_upgrade_creates_the_schema_of_an_empty_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("ORDERMILL_DATABASE_URL", url)
+    get_settings.cache_clear()
+
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+    tables = set(inspect(create_engine(url)).get_table_names())
+    assert {"customers", "products", "orders", "order_lines", "alembic_version"} <= tables
+
+
+def test_serve_migrates_the_database_before_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    monkeypatch.setenv("ORDERMILL_DATABASE_URL", url)
+    get_settings.cache_clear()
+    served: dict[str, object] = {}
+
+    def fake_run(app_path: str, **options: object) -> None:
+        served["tables"] = set(inspect(create_engine(url)).get_table_names())
+        served.update(options, app=app_path)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+
+    result = CliRunner().invoke(app, ["serve", "--port", "8123"])
+
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "orders" in served["tables"]  # type: ignore[operator]
+    assert served["app"] == "ordermill.web.app:create_app"
+    assert served["port"] == 8123
