@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import Strategy, find_shortages, insufficient_stock
@@ -20,7 +19,7 @@ from ordermill.services.orders import (
     ensure_customer_exists,
     process_order,
 )
-from ordermill.services.tables import cart_items, carts, products
+from ordermill.services.tables import cart_items, carts, products, upsert
 
 
 @dataclass(slots=True)
@@ -80,10 +79,8 @@ def get_cart(session: Session, customer_id: int) -> CartView:
 
 def _cart_id(session: Session, customer_id: int) -> int:
     """The customer's cart id, creating the cart on first use (race-free)."""
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
-        insert_fn(carts)
+        upsert(session, carts)
         .values(customer_id=customer_id, extra={}, updated=utcnow())
         .on_conflict_do_nothing(index_elements=[carts.c.customer_id])
     )
@@ -107,10 +104,8 @@ def set_cart_item(session: Session, customer_id: int, product_id: int, quantity:
     if not product.active:
         raise Conflict(f"Product {product_id} is no longer sold.", code="product_inactive")
     cart_id = _cart_id(session, customer_id)
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
-        insert_fn(cart_items)
+        upsert(session, cart_items)
         .values(cart_id=cart_id, product_id=product_id, quantity=quantity, extra={}, added=utcnow())
         .on_conflict_do_update(
             index_elements=[cart_items.c.cart_id, cart_items.c.product_id],

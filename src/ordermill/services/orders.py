@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import (
@@ -43,6 +42,7 @@ from ordermill.services.tables import (
     order_lines,
     orders,
     products,
+    upsert,
 )
 
 MAX_LINES = 500
@@ -102,10 +102,8 @@ def allocate_order_numbers(session: Session, year: int, count: int = 1) -> int:
     One upsert: the counter row stays locked until the transaction ends, so
     concurrent orders get distinct numbers, and a rollback hands nothing out.
     """
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
-        insert_fn(order_counters)
+        upsert(session, order_counters)
         .values(year=year, last_value=count)
         .on_conflict_do_update(
             index_elements=[order_counters.c.year],

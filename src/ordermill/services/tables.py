@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import cast
 
 from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from ordermill import models
 
@@ -16,3 +18,10 @@ orders = cast(Table, models.Order.__table__)
 order_lines = cast(Table, models.OrderLine.__table__)
 order_counters = cast(Table, models.OrderCounter.__table__)
 idempotency_keys = cast(Table, models.IdempotencyKey.__table__)
+
+
+def upsert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` that can take ``ON CONFLICT`` clauses on this session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
