@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck format clean
+.PHONY: help run test bench lint typecheck format clean
 
 help:
 	@echo "make run    install, migrate, load demo data into an empty store, serve on http://127.0.0.1:8000"
 	@echo "make test   install dev dependencies, then lint, type-check and run every test"
+	@echo "make bench  seed 100,000 orders and bulk-process them on SQLite and PostgreSQL"
 	@echo "make format apply ruff's formatting and safe fixes"
 	@echo "make clean  remove the virtualenv and caches"
 
@@ -39,6 +40,11 @@ typecheck: $(VENV)/.installed-dev
 
 test: lint typecheck
 	$(BIN)/pytest
+
+BENCH_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/seed_and_process.py --runs 3 --postgres $(BENCH_POSTGRES_URL)
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests bench
