@@ -28,6 +28,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.installed-run
 	$(BIN)/ordermill db upgrade
+	$(BIN)/ordermill users ensure-admin
 	$(BIN)/ordermill seed --if-empty --customers 40 --products 60 --orders 200 --random-seed 2026
 	$(BIN)/ordermill serve
 

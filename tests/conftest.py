@@ -24,6 +24,7 @@ from ordermill.db import Database
 from ordermill.migrate import upgrade
 from ordermill.models import Base
 from ordermill.web.app import create_app
+from tests import factories
 
 POSTGRES_URL = os.environ.get("ORDERMILL_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -148,10 +149,20 @@ def settings(database: Database) -> Settings:
 
 
 @pytest.fixture
-def client(database: Database) -> Iterator[TestClient]:
-    """The API over HTTP (in-process ASGI), on ``database``."""
+def anonymous_client(database: Database) -> Iterator[TestClient]:
+    """The API over HTTP (in-process ASGI), on ``database``, without credentials."""
     app = create_app(Settings(database_url=database.url), database)
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client(database: Database) -> Iterator[TestClient]:
+    """The API over HTTP, signed in as an admin (who may do everything)."""
+    app = create_app(Settings(database_url=database.url), database)
+    token = factories.token_for(database, factories.user(database, role="admin"))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {token}"
         yield test_client
 
 

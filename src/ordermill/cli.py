@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ordermill import __version__
-from ordermill.config import Settings, get_settings
+from ordermill.cli_accounts import tokens_app, users_app
+from ordermill.cli_common import console, fail, friendly_errors, open_database, settings
 from ordermill.db import Database
 from ordermill.domain.money import format_amount
 from ordermill.domain.orders import Strategy
@@ -25,6 +25,7 @@ from ordermill.migrate import upgrade
 from ordermill.models import Base
 from ordermill.services import orders as order_service
 from ordermill.services import seeding
+from ordermill.services.audit import Actor
 
 app = typer.Typer(
     help="ordermill: order management for independent online stores.",
@@ -36,48 +37,11 @@ db_app = typer.Typer(help="Create, upgrade or reset the database schema.", no_ar
 orders_app = typer.Typer(help="Show and process orders.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(orders_app, name="orders")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 
-console = Console()
-err_console = Console(stderr=True)
 
 EXIT_FAILED_ORDERS = 3
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]Error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _friendly_errors() -> Iterator[None]:
-    """Expected errors become a message and a non-zero exit, never a traceback."""
-    try:
-        yield
-    except OrdermillError as exc:
-        raise _fail(exc.message) from None
-    except OperationalError as exc:
-        raise _fail(f"database unavailable: {exc.orig}") from None
-    except SQLAlchemyError as exc:
-        raise _fail(f"database error: {exc}") from None
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise _fail(f"invalid ORDERMILL_* setting: {exc}") from None
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[Database]:
-    """The configured database, with its connections closed however the command ends."""
-    database = Database(settings.database_url, settings)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def _progress() -> Progress:
@@ -122,19 +86,19 @@ def serve(
     """Migrate the database, then serve the API (Swagger UI at /docs)."""
     import uvicorn
 
-    settings = _settings()
-    with _friendly_errors():
-        upgrade(settings.database_url)
-    bind_host = host or settings.host
-    bind_port = port or settings.port
+    config = settings()
+    with friendly_errors():
+        upgrade(config.database_url)
+    bind_host = host or config.host
+    bind_port = port or config.port
     console.print(f"ordermill {__version__} on http://{bind_host}:{bind_port} (docs at /docs)")
     uvicorn.run(
         "ordermill.web.app:create_app",
         factory=True,
         host=bind_host,
         port=bind_port,
-        workers=workers or settings.workers,
-        log_level=settings.log_level,
+        workers=workers or config.workers,
+        log_level=config.log_level,
     )
 
 
@@ -144,9 +108,9 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
-    settings = _settings()
-    with _friendly_errors():
-        upgrade(settings.database_url)
+    config = settings()
+    with friendly_errors():
+        upgrade(config.database_url)
     console.print("Database is up to date.")
 
 
@@ -155,16 +119,16 @@ def db_reset(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation")] = False,
 ) -> None:
     """Delete ALL data and recreate the schema."""
-    settings = _settings()
+    config = settings()
     if not yes:
         if not sys.stdin.isatty():
-            raise _fail("refusing to reset without confirmation; pass --yes", code=2)
-        typer.confirm(f"Delete all data in {settings.database_url}?", abort=True)
-    with _friendly_errors():
-        with _database(settings) as database, database.engine.begin() as conn:
+            raise fail("refusing to reset without confirmation; pass --yes", code=2)
+        typer.confirm(f"Delete all data in {config.database_url}?", abort=True)
+    with friendly_errors():
+        with open_database(config) as database, database.engine.begin() as conn:
             Base.metadata.drop_all(conn)
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        upgrade(settings.database_url)
+        upgrade(config.database_url)
     console.print("Database reset.")
 
 
@@ -185,9 +149,9 @@ def seed(
     batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per insert")] = 5000,
 ) -> None:
     """Add random, realistic customers, products and pending orders."""
-    settings = _settings()
-    with _friendly_errors(), _database(settings) as database:
-        upgrade(settings.database_url)
+    config = settings()
+    with friendly_errors(), open_database(config) as database:
+        upgrade(config.database_url)
         if if_empty:
             with database.read() as session:
                 if not seeding.store_is_empty(session):
@@ -208,7 +172,7 @@ def seed(
             for index, step in enumerate(seeding.batches(orders, batch_size)):
                 batch_seed = None if random_seed is None else random_seed + 1_000_000 + index
                 with database.write() as session:
-                    seeding.add_orders(session, step, currency=settings.currency, seed=batch_seed)
+                    seeding.add_orders(session, step, currency=config.currency, seed=batch_seed)
                 progress.advance(task, step)
     console.print(f"Seeded {customers} customers, {products} products and {orders} orders.")
 
@@ -260,10 +224,10 @@ def orders_process(
 ) -> None:
     """Process orders in batches and print a summary (exit 3 if any failed)."""
     if bool(refs) == all_pending:
-        raise _fail("give order ids/numbers or --all-pending (not both)", code=2)
-    settings = _settings()
+        raise fail("give order ids/numbers or --all-pending (not both)", code=2)
+    config = settings()
     tally: Counter[str] = Counter()
-    with _friendly_errors(), _database(settings) as database:
+    with friendly_errors(), open_database(config) as database:
         if all_pending:
             with database.read() as session:
                 total = order_service.count_orders(session, "pending")
@@ -271,8 +235,10 @@ def orders_process(
             targets = _resolve_order_ids(database, refs or [])
             total = len(targets)
 
+        actor = Actor(f"cli:{getpass.getuser()}")
+
         def work(session: Any, order_id: int) -> None:
-            order_service.process_order(session, order_id, strategy)
+            order_service.process_order(session, order_id, strategy, actor=actor)
 
         def batches() -> Iterator[list[int]]:
             if not all_pending:
@@ -323,8 +289,8 @@ def orders_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON")] = False,
 ) -> None:
     """Show one order with its lines."""
-    settings = _settings()
-    with _friendly_errors(), _database(settings) as database, database.read() as session:
+    config = settings()
+    with friendly_errors(), open_database(config) as database, database.read() as session:
         if ref.isdigit():
             view = order_service.get_order(session, int(ref))
         else:

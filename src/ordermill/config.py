@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=50, ge=1, le=500)
     page_size_max: int = Field(default=500, ge=1, le=10_000)
     log_level: str = Field(default="info")
+    signup_enabled: bool = Field(default=True, description="Let customers create accounts")
+    token_ttl_minutes: int = Field(
+        default=480, ge=1, le=60 * 24 * 30, description="Lifetime of a login token"
+    )
+    admin_email: str = Field(
+        default="admin@example.com", description="Email of the first-run admin account"
+    )
 
     @field_validator("currency")
     @classmethod

@@ -52,6 +52,24 @@ class IdempotencyKeyReused(OrdermillError):
     code = "idempotency_key_reused"
 
 
+class Unauthenticated(OrdermillError):
+    """No valid credentials (answered with ``WWW-Authenticate: Bearer``)."""
+
+    code = "not_authenticated"
+
+
+class Forbidden(OrdermillError):
+    """Valid credentials without the permission the request needs."""
+
+    code = "forbidden"
+
+
+class TooManyAttempts(OrdermillError):
+    """Throttled; ``detail["retry_after"]`` says how many seconds to wait."""
+
+    code = "too_many_attempts"
+
+
 def customer_not_found(customer_id: int) -> NotFound:
     return NotFound(f"Customer {customer_id} does not exist.", code="customer_not_found")
 

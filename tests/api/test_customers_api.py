@@ -22,8 +22,7 @@ def test_creating_a_customer_answers_201_with_its_location_and_the_stored_custom
     client: TestClient,
 ) -> None:
     response = client.post(
-        "/api/customers",
-        json={"name": "Ada Lovelace", "email": "ada@example.com", "balance": "12.50"},
+        "/api/customers", json={"name": "Ada Lovelace", "email": "ada@example.com"}
     )
 
     assert response.status_code == 201
@@ -31,7 +30,7 @@ def test_creating_a_customer_answers_201_with_its_location_and_the_stored_custom
     assert response.headers["location"] == f"/api/customers/{body['id']}"
     assert body["name"] == "Ada Lovelace"
     assert body["email"] == "ada@example.com"
-    assert_money(body["balance"], "12.50")
+    assert_money(body["balance"], "0.00")
     assert_utc_timestamp(body["created"])
     assert get_json(client, response.headers["location"]) == body
 
@@ -40,7 +39,7 @@ def test_creating_a_customer_answers_201_with_its_location_and_the_stored_custom
     ("sent", "rendered"),
     [("12.50", "12.50"), (12.5, "12.50"), ("12.5", "12.50"), (12, "12.00"), ("0.07", "0.07")],
 )
-def test_an_opening_balance_may_be_a_json_number_or_a_decimal_string(
+def test_a_balance_top_up_may_be_a_json_number_or_a_decimal_string(
     client: TestClient, sent: Any, rendered: str
 ) -> None:
     customer = api_customer(client, balance=sent)
@@ -49,7 +48,7 @@ def test_an_opening_balance_may_be_a_json_number_or_a_decimal_string(
     assert_money(get_json(client, f"/api/customers/{customer['id']}")["balance"], rendered)
 
 
-def test_the_opening_balance_defaults_to_zero(client: TestClient) -> None:
+def test_a_new_customer_starts_with_a_zero_balance(client: TestClient) -> None:
     response = client.post("/api/customers", json={"name": "Zed", "email": "zed@example.com"})
 
     assert response.status_code == 201
@@ -60,9 +59,7 @@ def test_the_opening_balance_defaults_to_zero(client: TestClient) -> None:
 def test_an_email_already_registered_is_a_409_whatever_its_case(client: TestClient) -> None:
     api_customer(client, email="taken@example.com")
 
-    response = client.post(
-        "/api/customers", json={"name": "Other", "email": "Taken@Example.COM", "balance": "1.00"}
-    )
+    response = client.post("/api/customers", json={"name": "Other", "email": "Taken@Example.COM"})
 
     assert_problem(response, 409, "email_taken")
     assert len(get_json(client, "/api/customers")) == 1
@@ -203,3 +200,53 @@ def test_a_customers_orders_are_theirs_only_newest_first(client: TestClient) -> 
 
     assert [order["id"] for order in orders] == [newer["id"], older["id"]]
     assert orders[0] == get_json(client, f"/api/orders/{newer['id']}")
+
+
+def test_a_balance_can_not_be_set_when_creating_a_customer(client: TestClient) -> None:
+    response = client.post(
+        "/api/customers", json={"name": "Rich", "email": "rich@example.com", "balance": "500.00"}
+    )
+
+    assert_problem(response, 400, "validation_error")
+    assert get_json(client, "/api/customers") == []
+
+
+def test_an_admin_adjusts_a_balance_with_a_reason_and_gets_the_new_balance(
+    client: TestClient,
+) -> None:
+    customer = api_customer(client, balance="10.00")
+
+    taken = client.post(
+        f"/api/customers/{customer['id']}/balance",
+        json={"amount": "-2.50", "reason": "refund reversal"},
+    )
+
+    assert taken.status_code == 200, taken.text
+    assert taken.json() == {"customer_id": customer["id"], "balance": "7.50"}
+    assert_money(get_json(client, f"/api/customers/{customer['id']}")["balance"], "7.50")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": "0", "reason": "nothing"},
+        {"amount": "1.001", "reason": "too precise"},
+        {"amount": "5.00"},
+        {"amount": "5.00", "reason": ""},
+    ],
+)
+def test_a_balance_adjustment_needs_a_non_zero_amount_and_a_reason(
+    client: TestClient, body: dict[str, Any]
+) -> None:
+    customer = api_customer(client, balance="10.00")
+
+    response = client.post(f"/api/customers/{customer['id']}/balance", json=body)
+
+    assert_problem(response, 400, "validation_error")
+    assert_money(get_json(client, f"/api/customers/{customer['id']}")["balance"], "10.00")
+
+
+def test_adjusting_the_balance_of_an_unknown_customer_is_a_404(client: TestClient) -> None:
+    response = client.post("/api/customers/777/balance", json={"amount": "1", "reason": "x"})
+
+    assert_problem(response, 404, "customer_not_found")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from ordermill.db import Database
+from ordermill.domain.access import Role
+from ordermill.services import accounts
 from tests.e2e.live_server import live_server
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -44,6 +47,9 @@ def json_documents(output: str) -> list[dict[str, Any]]:
 def test_readme_curl_examples_work_as_written(database: Database) -> None:
     script = readme_example()
     assert "API=http://127.0.0.1:8000\n" in script
+    password = "the admin password make run printed"
+    with database.write() as session:  # what `make run` does on first run, with a known password
+        accounts.create_user(session, email="admin@example.com", password=password, role=Role.ADMIN)
 
     with live_server(database) as base:
         result = subprocess.run(
@@ -52,11 +58,13 @@ def test_readme_curl_examples_work_as_written(database: Database) -> None:
             text=True,
             timeout=60,
             check=False,
+            env={**os.environ, "ADMIN_PASSWORD": password},
         )
 
     assert result.returncode == 0, result.stderr
-    fetched, whatever, processed, ignored, refused_delete = json_documents(result.stdout)
+    topped_up, fetched, whatever, processed, ignored, refused_delete = json_documents(result.stdout)
 
+    assert topped_up["balance"] == "50.00"
     assert fetched["status"] == "pending"
     assert fetched["total"] == "41.70"
     assert whatever["status"] == "pending"

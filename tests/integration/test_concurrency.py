@@ -403,6 +403,9 @@ def live_server(pg_database: Database) -> Iterator[str]:
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
+    _ADMIN_TOKENS[base_url] = factories.token_for(
+        pg_database, factories.user(pg_database, role="admin")
+    )
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -421,6 +424,18 @@ def live_server(pg_database: Database) -> Iterator[str]:
     assert not thread.is_alive(), "uvicorn did not shut down"
 
 
+_ADMIN_TOKENS: dict[str, str] = {}
+
+
+def admin_client(base_url: str) -> httpx2.Client:
+    """An HTTP client signed in as an admin of the server at ``base_url``."""
+    return httpx2.Client(
+        base_url=base_url,
+        timeout=WORK_TIMEOUT,
+        headers={"Authorization": f"Bearer {_ADMIN_TOKENS[base_url]}"},
+    )
+
+
 def send_at_once(
     base_url: str,
     count: int,
@@ -433,10 +448,7 @@ def send_at_once(
     """The same request from ``count`` threads at once, each with its own connection."""
     headers = {"Idempotency-Key": key} if key is not None else {}
     with ExitStack() as stack:
-        clients = [
-            stack.enter_context(httpx2.Client(base_url=base_url, timeout=WORK_TIMEOUT))
-            for _ in range(count)
-        ]
+        clients = [stack.enter_context(admin_client(base_url)) for _ in range(count)]
         return run_at_once(
             count, lambda i: clients[i].request(method, path, json=body, headers=headers)
         )
@@ -479,7 +491,7 @@ def test_ten_identical_process_requests_with_one_idempotency_key_process_the_ord
     assert factories.balance_of(pg_database, customer) == 100_00 - 12_75
 
     # And a later retry with the key replays that response without charging again
-    with httpx2.Client(base_url=live_server, timeout=WORK_TIMEOUT) as client:
+    with admin_client(live_server) as client:
         retry = client.put(
             f"/api/orders/{order_id}", json={"process": True}, headers={"Idempotency-Key": key}
         )
@@ -560,10 +572,7 @@ def test_two_checkouts_of_one_cart_at_once_make_one_order_with_every_item(
     # When each cart is checked out twice, all 10 requests at the same moment
     targets = [customer for customer in shoppers for _ in range(2)]
     with ExitStack() as stack:
-        clients = [
-            stack.enter_context(httpx2.Client(base_url=live_server, timeout=WORK_TIMEOUT))
-            for _ in targets
-        ]
+        clients = [stack.enter_context(admin_client(live_server)) for _ in targets]
         responses = run_at_once(
             len(targets),
             lambda i: clients[i].post(f"/api/customers/{targets[i]}/cart/checkout"),

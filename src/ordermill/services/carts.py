@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ordermill.domain.orders import Strategy, find_shortages, insufficient_stock
 from ordermill.errors import Conflict, InvalidInput, product_not_found
 from ordermill.models import utcnow
+from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.orders import (
     MAX_QUANTITY,
     OrderView,
@@ -148,6 +149,7 @@ def checkout(
     note: str | None = None,
     process: bool = False,
     strategy: Strategy = Strategy.ADJUST,
+    actor: Actor = SYSTEM,
 ) -> OrderView:
     """Turn the cart into an order and empty it, in the caller's transaction.
 
@@ -182,7 +184,8 @@ def checkout(
         note=note,
         extra=None,
         now=utcnow(),
+        actor=actor,
     )
     if process:
-        order = process_order(session, order.id, strategy)
+        order = process_order(session, order.id, strategy, actor=actor)
     return order

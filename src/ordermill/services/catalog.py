@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ordermill.errors import Conflict, customer_not_found, product_not_found
 from ordermill.models import Customer, Order, Product
+from ordermill.services import audit
+from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.pagination import Page, decode_id_cursor, encode_cursor
+from ordermill.services.tables import customers
 
 
 def _page_by_id(session: Session, stmt: Any, model: Any, limit: int, cursor: str | None) -> Any:
@@ -37,8 +40,10 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def create_customer(session: Session, *, name: str, email: str, balance: int = 0) -> Customer:
-    """Register a customer with an opening balance."""
+def create_customer(
+    session: Session, *, name: str, email: str, balance: int = 0, actor: Actor = SYSTEM
+) -> Customer:
+    """Register a customer (an opening balance is for seeding; the API adjusts it later)."""
     email = normalize_email(email)
     taken = f"A customer with email {email} already exists."
     if session.scalar(select(exists().where(Customer.email == email))):
@@ -46,6 +51,7 @@ def create_customer(session: Session, *, name: str, email: str, balance: int = 0
     customer = Customer(name=name.strip(), email=email, balance=balance)
     session.add(customer)
     _flush_unique(session, "email_taken", taken)
+    audit.record(session, actor, "customer.created", "customer", customer.id, {"email": email})
     return customer
 
 
@@ -75,7 +81,9 @@ class CustomerChanges:
     email: str | None = None
 
 
-def update_customer(session: Session, customer: Customer, changes: CustomerChanges) -> Customer:
+def update_customer(
+    session: Session, customer: Customer, changes: CustomerChanges, *, actor: Actor = SYSTEM
+) -> Customer:
     """Change a customer's name or email."""
     if changes.name is not None:
         customer.name = changes.name.strip()
@@ -87,10 +95,12 @@ def update_customer(session: Session, customer: Customer, changes: CustomerChang
             raise Conflict(taken, code="email_taken")
         customer.email = email
     _flush_unique(session, "email_taken", f"A customer with email {customer.email} exists.")
+    fields = {k: v for k, v in (("name", changes.name), ("email", changes.email)) if v is not None}
+    audit.record(session, actor, "customer.updated", "customer", customer.id, fields)
     return customer
 
 
-def delete_customer(session: Session, customer_id: int) -> None:
+def delete_customer(session: Session, customer_id: int, *, actor: Actor = SYSTEM) -> None:
     """Delete a customer who never ordered; one with orders is kept (409)."""
     customer = get_customer(session, customer_id, for_update=True)
     order_count = session.scalar(
@@ -109,13 +119,44 @@ def delete_customer(session: Session, customer_id: int) -> None:
         raise Conflict(
             f"Customer {customer_id} has orders and can't be deleted.", code="customer_has_orders"
         ) from None
+    audit.record(session, actor, "customer.deleted", "customer", customer_id)
+
+
+def adjust_balance(
+    session: Session, customer_id: int, amount: int, *, reason: str, actor: Actor = SYSTEM
+) -> int:
+    """Add ``amount`` (negative to take away) to a balance; returns the new balance."""
+    new_balance = session.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(balance=customers.c.balance + amount)
+        .returning(customers.c.balance)
+    ).scalar_one_or_none()
+    if new_balance is None:
+        raise customer_not_found(customer_id)
+    audit.record(
+        session,
+        actor,
+        "balance.adjusted",
+        "customer",
+        customer_id,
+        {"amount": amount, "balance": new_balance, "reason": reason},
+    )
+    return int(new_balance)
 
 
 # ---------------------------------------------------------------- products
 
 
 def create_product(
-    session: Session, *, name: str, sku: str, price: int, stock: int = 0, active: bool = True
+    session: Session,
+    *,
+    name: str,
+    sku: str,
+    price: int,
+    stock: int = 0,
+    active: bool = True,
+    actor: Actor = SYSTEM,
 ) -> Product:
     """Add a product to the catalog."""
     sku = sku.strip()
@@ -125,6 +166,9 @@ def create_product(
     product = Product(name=name.strip(), sku=sku, price=price, stock=stock, active=active)
     session.add(product)
     _flush_unique(session, "sku_taken", taken)
+    audit.record(
+        session, actor, "product.created", "product", product.id, {"sku": sku, "stock": stock}
+    )
     return product
 
 
@@ -164,7 +208,9 @@ class ProductChanges:
     active: bool | None = None
 
 
-def update_product(session: Session, product: Product, changes: ProductChanges) -> Product:
+def update_product(
+    session: Session, product: Product, changes: ProductChanges, *, actor: Actor = SYSTEM
+) -> Product:
     """Change a product; orders keep the name, SKU and price they were placed with."""
     if changes.sku is not None and changes.sku.strip() != product.sku:
         sku = changes.sku.strip()
@@ -180,11 +226,19 @@ def update_product(session: Session, product: Product, changes: ProductChanges) 
     if changes.active is not None:
         product.active = changes.active
     _flush_unique(session, "sku_taken", f"A product with SKU {product.sku} already exists.")
+    fields = {k: v for k, v in _changed_fields(changes).items() if v is not None}
+    audit.record(session, actor, "product.updated", "product", product.id, fields)
     return product
 
 
-def delete_product(session: Session, product_id: int) -> None:
+def delete_product(session: Session, product_id: int, *, actor: Actor = SYSTEM) -> None:
     """Remove a product from the catalog. Orders keep their lines' snapshot."""
     product = get_product(session, product_id, for_update=True)
+    sku = product.sku
     session.delete(product)
     session.flush()
+    audit.record(session, actor, "product.deleted", "product", product_id, {"sku": sku})
+
+
+def _changed_fields(changes: ProductChanges) -> dict[str, object]:
+    return {name: getattr(changes, name) for name in ProductChanges.__slots__}

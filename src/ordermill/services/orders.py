@@ -35,6 +35,8 @@ from ordermill.errors import (
     order_not_found,
 )
 from ordermill.models import utcnow
+from ordermill.services import audit
+from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.pagination import Page, decode_time_id_cursor, encode_cursor
 from ordermill.services.tables import (
     customers,
@@ -183,6 +185,7 @@ def _insert_order(
     note: str | None,
     extra: dict[str, Any] | None,
     now: datetime,
+    actor: Actor,
 ) -> OrderView:
     line_values = [
         {
@@ -214,6 +217,7 @@ def _insert_order(
         )
         .returning(orders.c.id)
     ).scalar_one()
+    audit.record(session, actor, "order.created", "order", order_id, {"number": number})
     for values in line_values:
         values["order_id"] = order_id
     line_ids = (
@@ -264,6 +268,7 @@ def place_order(
     extra: dict[str, Any] | None = None,
     require_stock: bool = False,
     now: datetime | None = None,
+    actor: Actor = SYSTEM,
 ) -> OrderView:
     """Create a pending order with a snapshot of each product's name, SKU and price.
 
@@ -287,6 +292,7 @@ def place_order(
         note=note,
         extra=extra,
         now=(now or utcnow()).astimezone(UTC),
+        actor=actor,
     )
 
 
@@ -435,12 +441,15 @@ def ensure_customer_exists(session: Session, customer_id: int) -> None:
 # ---------------------------------------------------------------- deleting
 
 
-def delete_order(session: Session, order_id: int) -> None:
+def delete_order(session: Session, order_id: int, *, actor: Actor = SYSTEM) -> None:
     """Delete a pending order; a processed order is kept for the books (409)."""
     deleted = session.execute(
-        delete(orders).where(orders.c.id == order_id, orders.c.status == OrderStatus.PENDING.value)
-    )
-    if deleted.rowcount:  # type: ignore[attr-defined]
+        delete(orders)
+        .where(orders.c.id == order_id, orders.c.status == OrderStatus.PENDING.value)
+        .returning(orders.c.number)
+    ).scalar_one_or_none()
+    if deleted is not None:
+        audit.record(session, actor, "order.deleted", "order", order_id, {"number": deleted})
         return
     status = session.execute(
         select(orders.c.status).where(orders.c.id == order_id)
@@ -474,6 +483,7 @@ def process_order(
     strategy: Strategy = DEFAULT_STRATEGY,
     *,
     now: datetime | None = None,
+    actor: Actor = SYSTEM,
 ) -> OrderView:
     """Process a pending order: settle lines, take stock, charge the customer.
 
@@ -567,6 +577,14 @@ def process_order(
     )
     if charged.rowcount != 1:  # type: ignore[attr-defined]
         raise RuntimeError(f"balance changed under a lock while processing order {order_id}")
+    audit.record(
+        session,
+        actor,
+        "order.processed",
+        "order",
+        order_id,
+        {"strategy": strategy.value, "total": total, "customer_id": view.customer_id},
+    )
 
     view.status = OrderStatus.PROCESSED.value
     view.processed = now

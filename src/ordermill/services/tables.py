@@ -18,6 +18,10 @@ orders = cast(Table, models.Order.__table__)
 order_lines = cast(Table, models.OrderLine.__table__)
 order_counters = cast(Table, models.OrderCounter.__table__)
 idempotency_keys = cast(Table, models.IdempotencyKey.__table__)
+users = cast(Table, models.User.__table__)
+api_tokens = cast(Table, models.ApiToken.__table__)
+login_throttle = cast(Table, models.LoginThrottle.__table__)
+audit_log = cast(Table, models.AuditLog.__table__)
 
 
 def upsert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:

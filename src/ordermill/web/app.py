@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 from fastapi import FastAPI, Response
 from fastapi.responses import RedirectResponse
@@ -12,9 +13,12 @@ from sqlalchemy import text
 from ordermill import __version__
 from ordermill.config import Settings, get_settings
 from ordermill.db import Database
+from ordermill.domain.access import Permission
+from ordermill.services.accounts import Principal
+from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep
 from ordermill.web.problems import install_error_handlers
-from ordermill.web.routers import carts, customers, orders, problems, products
+from ordermill.web.routers import auth, carts, customers, me, orders, problems, products, users
 
 DESCRIPTION = """
 Order management for independent online stores.
@@ -47,11 +51,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database
     install_error_handlers(app)
-    for module in (customers, products, carts, orders):
+    for module in (auth, me, customers, products, carts, orders, users):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"], responses=problems())
-    def health(db: DatabaseDep) -> dict[str, str]:
+    def health(
+        db: DatabaseDep, _caller: Annotated[Principal, requires(Permission.PUBLIC)]
+    ) -> dict[str, str]:
         """Liveness and database reachability."""
         with db.read() as session:
             session.execute(text("SELECT 1"))

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ordermill.db import Database
 from ordermill.errors import PreconditionFailed
 from ordermill.services import idempotency
+from ordermill.services.accounts import Principal
 from ordermill.services.pagination import Page
 
 JSON = "application/json"
@@ -103,12 +104,18 @@ def run_idempotent(
     key: str | None,
     payload: Any,
     work: Callable[[Session], Response],
+    *,
+    owner: Principal,
 ) -> Response:
-    """Run ``work`` in one write transaction, once per ``Idempotency-Key``."""
+    """Run ``work`` in one write transaction, once per ``Idempotency-Key``.
+
+    Keys belong to the user who sent them: another user's identical key is a
+    different key, and reveals nothing.
+    """
     if key is None:
         with database.write() as session:
             return work(session)
-    key = idempotency.validate_key(key)
+    key = f"{owner.user_id or 0}:{idempotency.validate_key(key)}"
     fingerprint = idempotency.fingerprint(request.method, request.url.path, payload)
     with _in_flight.hold(key), database.write() as session:
         stored = idempotency.claim(session, key, fingerprint)

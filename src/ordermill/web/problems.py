@@ -13,11 +13,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ordermill.errors import (
     Conflict,
+    Forbidden,
     IdempotencyKeyReused,
     InvalidInput,
     NotFound,
     OrdermillError,
     PreconditionFailed,
+    TooManyAttempts,
+    Unauthenticated,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -25,10 +28,13 @@ log = logging.getLogger("ordermill.web")
 
 STATUS_BY_KIND: dict[type[OrdermillError], int] = {
     InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     PreconditionFailed: 412,
     IdempotencyKeyReused: 422,
+    TooManyAttempts: 429,
 }
 
 _CODE_BY_HTTP_STATUS = {
@@ -67,13 +73,23 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _headers_for(error: OrdermillError) -> dict[str, str] | None:
+    if isinstance(error, Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(error, TooManyAttempts):
+        return {"Retry-After": str(error.detail.get("retry_after", 60))}
+    return None
+
+
 def problem_for(error: OrdermillError) -> JSONResponse:
     detail = dict(error.detail)
     field = detail.pop("field", None)
     if field is not None:
         # Every 400 names its fields the same way, whether a schema or a service found it.
         detail["errors"] = [{"field": field, "message": error.message}]
-    return problem(status_for(error), error.code, error.message, extra=detail)
+    return problem(
+        status_for(error), error.code, error.message, headers=_headers_for(error), extra=detail
+    )
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

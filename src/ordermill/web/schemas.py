@@ -22,10 +22,10 @@ Quantity = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
 Id = Annotated[int, Field(ge=1, le=2_147_483_647, strict=True)]
 
 
-def amount_field(value: Any, field: str) -> int:
+def amount_field(value: Any, field: str, *, allow_negative: bool = False) -> int:
     """Validate money input inside a schema, reporting the problem against ``field``."""
     try:
-        return parse_amount(value, field=field)
+        return parse_amount(value, field=field, allow_negative=allow_negative)
     except InvalidInput as exc:
         raise ValueError(exc.message) from None
 
@@ -52,16 +52,10 @@ AmountIn = Annotated[Any, Field(json_schema_extra=MoneyInput.json_schema())]
 
 
 class CustomerCreate(RequestModel):
+    """A new customer; the balance starts at 0 (admins adjust it with its own route)."""
+
     name: Name
     email: EmailStr
-    balance: AmountIn = Field(
-        default="0.00", validate_default=True, description="Opening store balance"
-    )
-
-    @field_validator("balance", mode="before")
-    @classmethod
-    def _balance(cls, value: Any) -> int:
-        return amount_field(value, "balance")
 
 
 class CustomerUpdate(RequestModel):

@@ -7,7 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy.orm import Session
 
+from ordermill.domain.access import Permission
 from ordermill.services import carts
+from ordermill.services.accounts import Principal
+from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import DatabaseDep, IdempotencyKey, IdPath, SettingsDep
 from ordermill.web.http import json_response, run_idempotent
 from ordermill.web.present import cart_public, order_public
@@ -15,18 +18,25 @@ from ordermill.web.routers import problems
 from ordermill.web.schemas import CartItemSet, CartPublic, CheckoutRequest, OrderPublic
 
 router = APIRouter(prefix="/api/customers/{customer_id}/cart", tags=["carts"])
+Staff = Annotated[Principal, requires(Permission.CARTS_MANAGE)]
 
 
-@router.get("", response_model=CartPublic, responses=problems(400, 404))
-def get_cart(customer_id: IdPath, database: DatabaseDep) -> Response:
+@router.get("", response_model=CartPublic, responses=problems(400, 404, 403))
+def get_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Response:
     """The cart at today's prices, with the stock available for each item."""
     with database.read() as session:
         return json_response(cart_public(carts.get_cart(session, customer_id)))
 
 
-@router.put("/items/{product_id}", response_model=CartPublic, responses=problems(400, 404, 409))
+@router.put(
+    "/items/{product_id}", response_model=CartPublic, responses=problems(400, 404, 409, 403)
+)
 def set_cart_item(
-    customer_id: IdPath, product_id: IdPath, body: CartItemSet, database: DatabaseDep
+    customer_id: IdPath,
+    product_id: IdPath,
+    body: CartItemSet,
+    database: DatabaseDep,
+    _staff: Staff,
 ) -> Response:
     """Set how many of a product are in the cart (`{"quantity": 0}` removes it)."""
     with database.write() as session:
@@ -34,15 +44,17 @@ def set_cart_item(
         return json_response(cart_public(cart))
 
 
-@router.delete("/items/{product_id}", response_model=CartPublic, responses=problems(400, 404))
-def remove_cart_item(customer_id: IdPath, product_id: IdPath, database: DatabaseDep) -> Response:
+@router.delete("/items/{product_id}", response_model=CartPublic, responses=problems(400, 404, 403))
+def remove_cart_item(
+    customer_id: IdPath, product_id: IdPath, database: DatabaseDep, _staff: Staff
+) -> Response:
     """Take a product out of the cart."""
     with database.write() as session:
         return json_response(cart_public(carts.remove_cart_item(session, customer_id, product_id)))
 
 
-@router.delete("", status_code=204, responses=problems(400, 404))
-def clear_cart(customer_id: IdPath, database: DatabaseDep) -> Response:
+@router.delete("", status_code=204, responses=problems(400, 404, 403))
+def clear_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Response:
     """Empty the cart."""
     with database.write() as session:
         carts.clear_cart(session, customer_id)
@@ -53,13 +65,14 @@ def clear_cart(customer_id: IdPath, database: DatabaseDep) -> Response:
     "/checkout",
     status_code=201,
     response_model=OrderPublic,
-    responses=problems(400, 404, 409, 422),
+    responses=problems(400, 404, 409, 422, 403),
 )
 def checkout(
     customer_id: IdPath,
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
+    staff: Staff,
     idempotency_key: IdempotencyKey = None,
     body: Annotated[CheckoutRequest | None, Body()] = None,
 ) -> Response:
@@ -78,9 +91,11 @@ def checkout(
             note=options.note,
             process=options.process,
             strategy=options.strategy,
+            actor=actor_of(staff),
         )
         return json_response(
             order_public(order), 201, headers={"Location": f"/api/orders/{order.id}"}
         )
 
-    return run_idempotent(database, request, idempotency_key, options.model_dump(mode="json"), work)
+    payload = options.model_dump(mode="json")
+    return run_idempotent(database, request, idempotency_key, payload, work, owner=staff)

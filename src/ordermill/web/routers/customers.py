@@ -1,13 +1,19 @@
-"""/api/customers: the store's customers and their orders."""
+"""/api/customers: the store's customers, their balances and their orders (staff)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request, Response
 
+from ordermill.domain.access import Permission
 from ordermill.services import catalog
 from ordermill.services import orders as order_service
+from ordermill.services.accounts import Principal
+from ordermill.web.account_schemas import BalanceAdjust, BalancePublic
+from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import CursorQuery, DatabaseDep, IdPath, LimitQuery, SettingsDep, page_limit
-from ordermill.web.http import check_if_match, page_response, resource_response
+from ordermill.web.http import check_if_match, json_response, page_response, resource_response
 from ordermill.web.present import order_public
 from ordermill.web.routers import problems
 from ordermill.web.schemas import CustomerCreate, CustomerPublic, CustomerUpdate, OrderPublic
@@ -15,11 +21,12 @@ from ordermill.web.schemas import CustomerCreate, CustomerPublic, CustomerUpdate
 router = APIRouter(prefix="/api/customers", tags=["customers"])
 
 
-@router.get("", response_model=list[CustomerPublic], responses=problems(400))
+@router.get("", response_model=list[CustomerPublic], responses=problems(400, 401, 403))
 def list_customers(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
+    _staff: Annotated[Principal, requires(Permission.CUSTOMERS_READ)],
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
     email: str | None = None,
@@ -33,12 +40,19 @@ def list_customers(
     return page_response(request, page, list(items))
 
 
-@router.post("", status_code=201, response_model=CustomerPublic, responses=problems(400, 409))
-def create_customer(body: CustomerCreate, request: Request, database: DatabaseDep) -> Response:
-    """Register a customer (email unique) with an opening balance."""
+@router.post(
+    "", status_code=201, response_model=CustomerPublic, responses=problems(400, 401, 403, 409)
+)
+def create_customer(
+    body: CustomerCreate,
+    request: Request,
+    database: DatabaseDep,
+    staff: Annotated[Principal, requires(Permission.CUSTOMERS_WRITE)],
+) -> Response:
+    """Register a customer (email unique). The balance starts at 0; admins adjust it."""
     with database.write() as session:
         customer = catalog.create_customer(
-            session, name=body.name, email=str(body.email), balance=body.balance
+            session, name=body.name, email=str(body.email), actor=actor_of(staff)
         )
         public = CustomerPublic.model_validate(customer)
     response = resource_response(request, public, status_code=201)
@@ -46,8 +60,15 @@ def create_customer(body: CustomerCreate, request: Request, database: DatabaseDe
     return response
 
 
-@router.get("/{customer_id}", response_model=CustomerPublic, responses=problems(304, 400, 404))
-def get_customer(customer_id: IdPath, request: Request, database: DatabaseDep) -> Response:
+@router.get(
+    "/{customer_id}", response_model=CustomerPublic, responses=problems(304, 400, 401, 403, 404)
+)
+def get_customer(
+    customer_id: IdPath,
+    request: Request,
+    database: DatabaseDep,
+    _staff: Annotated[Principal, requires(Permission.CUSTOMERS_READ)],
+) -> Response:
     """One customer, with an ETag."""
     with database.read() as session:
         public = CustomerPublic.model_validate(catalog.get_customer(session, customer_id))
@@ -55,10 +76,16 @@ def get_customer(customer_id: IdPath, request: Request, database: DatabaseDep) -
 
 
 @router.patch(
-    "/{customer_id}", response_model=CustomerPublic, responses=problems(400, 404, 409, 412)
+    "/{customer_id}",
+    response_model=CustomerPublic,
+    responses=problems(400, 401, 403, 404, 409, 412),
 )
 def update_customer(
-    customer_id: IdPath, body: CustomerUpdate, request: Request, database: DatabaseDep
+    customer_id: IdPath,
+    body: CustomerUpdate,
+    request: Request,
+    database: DatabaseDep,
+    staff: Annotated[Principal, requires(Permission.CUSTOMERS_WRITE)],
 ) -> Response:
     """Change name or email; send `If-Match` with the ETag you read to avoid lost updates."""
     with database.write() as session:
@@ -67,24 +94,53 @@ def update_customer(
         changes = catalog.CustomerChanges(
             name=body.name, email=str(body.email) if body.email is not None else None
         )
-        public = CustomerPublic.model_validate(catalog.update_customer(session, customer, changes))
+        updated = catalog.update_customer(session, customer, changes, actor=actor_of(staff))
+        public = CustomerPublic.model_validate(updated)
     return resource_response(request, public)
 
 
-@router.delete("/{customer_id}", status_code=204, responses=problems(400, 404, 409))
-def delete_customer(customer_id: IdPath, database: DatabaseDep) -> Response:
-    """Delete a customer who has no orders (one with orders is kept: 409)."""
+@router.delete("/{customer_id}", status_code=204, responses=problems(400, 401, 403, 404, 409))
+def delete_customer(
+    customer_id: IdPath,
+    database: DatabaseDep,
+    admin: Annotated[Principal, requires(Permission.CUSTOMERS_DELETE)],
+) -> Response:
+    """Delete a customer who has no orders (one with orders is kept: 409). Admins only."""
     with database.write() as session:
-        catalog.delete_customer(session, customer_id)
+        catalog.delete_customer(session, customer_id, actor=actor_of(admin))
     return Response(status_code=204)
 
 
-@router.get("/{customer_id}/orders", response_model=list[OrderPublic], responses=problems(400, 404))
+@router.post(
+    "/{customer_id}/balance",
+    response_model=BalancePublic,
+    responses=problems(400, 401, 403, 404),
+)
+def adjust_balance(
+    customer_id: IdPath,
+    body: BalanceAdjust,
+    database: DatabaseDep,
+    admin: Annotated[Principal, requires(Permission.BALANCE_ADJUST)],
+) -> Response:
+    """Top up (positive amount) or correct (negative) a balance, with a reason. Admins only."""
+    with database.write() as session:
+        balance = catalog.adjust_balance(
+            session, customer_id, body.amount, reason=body.reason, actor=actor_of(admin)
+        )
+    return json_response(BalancePublic(customer_id=customer_id, balance=balance))
+
+
+@router.get(
+    "/{customer_id}/orders",
+    response_model=list[OrderPublic],
+    responses=problems(400, 401, 403, 404),
+)
 def list_customer_orders(
     customer_id: IdPath,
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
+    _staff: Annotated[Principal, requires(Permission.ORDERS_READ)],
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
 ) -> Response:

@@ -8,8 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
+from ordermill.domain.access import Permission
 from ordermill.domain.orders import OrderStatus
 from ordermill.services import orders as order_service
+from ordermill.services.accounts import Principal
+from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import (
     CursorQuery,
     DatabaseDep,
@@ -25,13 +28,16 @@ from ordermill.web.routers import problems
 from ordermill.web.schemas import OrderCreate, OrderProcess, OrderPublic
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
+Reader = Annotated[Principal, requires(Permission.ORDERS_READ)]
+Writer = Annotated[Principal, requires(Permission.ORDERS_WRITE)]
 
 
-@router.get("", response_model=list[OrderPublic], responses=problems(400))
+@router.get("", response_model=list[OrderPublic], responses=problems(400, 403))
 def list_orders(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
+    _reader: Reader,
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
     status: OrderStatus | None = None,
@@ -67,13 +73,14 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 @router.post(
-    "", status_code=201, response_model=OrderPublic, responses=problems(400, 404, 409, 422)
+    "", status_code=201, response_model=OrderPublic, responses=problems(400, 404, 409, 422, 403)
 )
 def create_order(
     body: OrderCreate,
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
+    writer: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Place an order; each line keeps the product's name, SKU and price of today.
@@ -90,38 +97,49 @@ def create_order(
             shipping_address=body.shipping_address,
             note=body.note,
             extra=body.extra,
+            actor=actor_of(writer),
         )
         if body.process:
-            order = order_service.process_order(session, order.id, body.strategy)
+            order = order_service.process_order(
+                session, order.id, body.strategy, actor=actor_of(writer)
+            )
         return json_response(
             order_public(order), 201, headers={"Location": f"/api/orders/{order.id}"}
         )
 
-    return run_idempotent(database, request, idempotency_key, body.model_dump(mode="json"), work)
+    payload = body.model_dump(mode="json")
+    return run_idempotent(database, request, idempotency_key, payload, work, owner=writer)
 
 
-@router.get("/by-number/{number}", response_model=OrderPublic, responses=problems(304, 400, 404))
-def get_order_by_number(number: str, request: Request, database: DatabaseDep) -> Response:
+@router.get(
+    "/by-number/{number}", response_model=OrderPublic, responses=problems(304, 400, 404, 403)
+)
+def get_order_by_number(
+    number: str, request: Request, database: DatabaseDep, _reader: Reader
+) -> Response:
     """One order by its number, such as `2026-00001`."""
     with database.read() as session:
         view = order_service.get_order_by_number(session, number)
     return resource_response(request, order_public(view))
 
 
-@router.get("/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404))
-def get_order(order_id: IdPath, request: Request, database: DatabaseDep) -> Response:
+@router.get("/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404, 403))
+def get_order(
+    order_id: IdPath, request: Request, database: DatabaseDep, _reader: Reader
+) -> Response:
     """One order with its lines, totals, number, status and dates."""
     with database.read() as session:
         view = order_service.get_order(session, order_id)
     return resource_response(request, order_public(view))
 
 
-@router.put("/{order_id}", response_model=OrderPublic, responses=problems(400, 404, 409, 422))
+@router.put("/{order_id}", response_model=OrderPublic, responses=problems(400, 404, 409, 422, 403))
 def process_order(
     order_id: IdPath,
     body: OrderProcess,
     request: Request,
     database: DatabaseDep,
+    writer: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Process the order when `process` is `true` (strategy `adjust`, `reject` or `ignore`).
@@ -134,15 +152,17 @@ def process_order(
             return json_response(order_public(order_service.get_order(session, order_id)))
 
     def work(session: Session) -> Response:
-        view = order_service.process_order(session, order_id, body.strategy)
+        view = order_service.process_order(session, order_id, body.strategy, actor=actor_of(writer))
         return json_response(order_public(view))
 
-    return run_idempotent(database, request, idempotency_key, body.model_dump(mode="json"), work)
+    return run_idempotent(
+        database, request, idempotency_key, body.model_dump(mode="json"), work, owner=writer
+    )
 
 
-@router.delete("/{order_id}", status_code=204, responses=problems(400, 404, 409))
-def delete_order(order_id: IdPath, database: DatabaseDep) -> Response:
+@router.delete("/{order_id}", status_code=204, responses=problems(400, 404, 409, 403))
+def delete_order(order_id: IdPath, database: DatabaseDep, writer: Writer) -> Response:
     """Delete a pending order; a processed one is kept (409)."""
     with database.write() as session:
-        order_service.delete_order(session, order_id)
+        order_service.delete_order(session, order_id, actor=actor_of(writer))
     return Response(status_code=204)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request, Response
 
+from ordermill.domain.access import Permission
 from ordermill.services import catalog
+from ordermill.services.accounts import Principal
+from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import CursorQuery, DatabaseDep, IdPath, LimitQuery, SettingsDep, page_limit
 from ordermill.web.http import check_if_match, page_response, resource_response
 from ordermill.web.routers import problems
 from ordermill.web.schemas import ProductCreate, ProductPublic, ProductUpdate
 
 router = APIRouter(prefix="/api/products", tags=["products"])
+Reader = Annotated[Principal, requires(Permission.CATALOG_READ)]
+Editor = Annotated[Principal, requires(Permission.PRODUCTS_WRITE)]
 
 
 @router.get("", response_model=list[ProductPublic], responses=problems(400))
@@ -18,6 +25,7 @@ def list_products(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
+    _reader: Reader,
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
     active: bool | None = None,
@@ -32,8 +40,12 @@ def list_products(
     return page_response(request, page, list(items))
 
 
-@router.post("", status_code=201, response_model=ProductPublic, responses=problems(400, 409))
-def create_product(body: ProductCreate, request: Request, database: DatabaseDep) -> Response:
+@router.post(
+    "", status_code=201, response_model=ProductPublic, responses=problems(400, 401, 403, 409)
+)
+def create_product(
+    body: ProductCreate, request: Request, database: DatabaseDep, editor: Editor
+) -> Response:
     """Add a product (SKU unique, price a decimal string or number with at most 2 decimals)."""
     with database.write() as session:
         product = catalog.create_product(
@@ -43,6 +55,7 @@ def create_product(body: ProductCreate, request: Request, database: DatabaseDep)
             price=body.price,
             stock=body.stock,
             active=body.active,
+            actor=actor_of(editor),
         )
         public = ProductPublic.model_validate(product)
     response = resource_response(request, public, status_code=201)
@@ -51,7 +64,9 @@ def create_product(body: ProductCreate, request: Request, database: DatabaseDep)
 
 
 @router.get("/{product_id}", response_model=ProductPublic, responses=problems(304, 400, 404))
-def get_product(product_id: IdPath, request: Request, database: DatabaseDep) -> Response:
+def get_product(
+    product_id: IdPath, request: Request, database: DatabaseDep, _reader: Reader
+) -> Response:
     """One product, with an ETag."""
     with database.read() as session:
         public = ProductPublic.model_validate(catalog.get_product(session, product_id))
@@ -60,7 +75,11 @@ def get_product(product_id: IdPath, request: Request, database: DatabaseDep) -> 
 
 @router.patch("/{product_id}", response_model=ProductPublic, responses=problems(400, 404, 409, 412))
 def update_product(
-    product_id: IdPath, body: ProductUpdate, request: Request, database: DatabaseDep
+    product_id: IdPath,
+    body: ProductUpdate,
+    request: Request,
+    database: DatabaseDep,
+    editor: Editor,
 ) -> Response:
     """Change a product (archive it with `"active": false`); existing orders keep their snapshot."""
     with database.write() as session:
@@ -69,13 +88,14 @@ def update_product(
         changes = catalog.ProductChanges(
             name=body.name, sku=body.sku, price=body.price, stock=body.stock, active=body.active
         )
-        public = ProductPublic.model_validate(catalog.update_product(session, product, changes))
+        updated = catalog.update_product(session, product, changes, actor=actor_of(editor))
+        public = ProductPublic.model_validate(updated)
     return resource_response(request, public)
 
 
-@router.delete("/{product_id}", status_code=204, responses=problems(400, 404))
-def delete_product(product_id: IdPath, database: DatabaseDep) -> Response:
+@router.delete("/{product_id}", status_code=204, responses=problems(400, 401, 403, 404))
+def delete_product(product_id: IdPath, database: DatabaseDep, editor: Editor) -> Response:
     """Remove a product from the catalog; orders keep its name, SKU and price."""
     with database.write() as session:
-        catalog.delete_product(session, product_id)
+        catalog.delete_product(session, product_id, actor=actor_of(editor))
     return Response(status_code=204)

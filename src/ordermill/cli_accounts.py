@@ -1,0 +1,129 @@
+"""``ordermill users …`` and ``ordermill tokens …``: staff logins and integration tokens."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ordermill.cli_common import console, fail, friendly_errors, open_database, settings
+from ordermill.domain.access import Role
+from ordermill.services import accounts
+
+users_app = typer.Typer(help="Staff and admin logins.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Long-lived API tokens for integrations.", no_args_is_help=True)
+
+
+STAFF_ROLES = ("admin", "staff")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        raise fail("no terminal to ask for the password; pass --password-stdin", code=2)
+    return accounts.validate_password(password)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Login email")],
+    role: Annotated[str, typer.Option(help="admin or staff")] = "staff",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a staff or admin login (the password is asked for, never an argument)."""
+    if role not in STAFF_ROLES:
+        raise fail(f"--role must be admin or staff, not '{role}'", code=2)
+    with friendly_errors():
+        password = _read_password(password_stdin)
+        with open_database(settings()) as database, database.write() as session:
+            user = accounts.create_user(session, email=email, password=password, role=Role(role))
+            console.print(f"Created {user.role} {user.email} (id {user.id}).", highlight=False)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List staff and admin logins."""
+    with friendly_errors(), open_database(settings()) as database, database.read() as session:
+        table = Table()
+        for column in ("id", "email", "role", "disabled", "last login"):
+            table.add_column(column)
+        for user in accounts.list_users(session, staff_only=True):
+            last = user.last_login.isoformat(timespec="seconds") if user.last_login else "-"
+            table.add_row(str(user.id), user.email, user.role, str(user.disabled), last)
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(email: Annotated[str, typer.Argument(help="Login email")]) -> None:
+    """Disable a login; its tokens stop working at once."""
+    with friendly_errors(), open_database(settings()) as database, database.write() as session:
+        user = accounts.set_disabled(session, accounts.find_user(session, email), True)
+        console.print(f"Disabled {user.email}.", highlight=False)
+
+
+@users_app.command("ensure-admin")
+def users_ensure_admin() -> None:
+    """On first run, create an admin with a random password and print it once."""
+    config = settings()
+    with friendly_errors(), open_database(config) as database, database.write() as session:
+        created = accounts.ensure_admin(session, config.admin_email)
+    if created is None:
+        console.print("An admin account exists already.")
+        return
+    email, password = created
+    console.print(
+        "[bold]Created the first admin account[/] (shown once, keep it safe):\n"
+        f"  email:    {email}\n  password: {password}",
+        highlight=False,
+    )
+
+
+@tokens_app.command("create")
+def tokens_create(
+    user: Annotated[str, typer.Option("--user", help="Email of the token's user")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for")],
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, max=3650, help="Expire after N days (default: never)")
+    ] = None,
+) -> None:
+    """Create an API token and print it once."""
+    ttl = timedelta(days=expires_in_days) if expires_in_days else None
+    with friendly_errors(), open_database(settings()) as database, database.write() as session:
+        owner = accounts.find_user(session, user)
+        issued = accounts.issue_token(session, owner, kind=accounts.API, ttl=ttl, name=name)
+    console.print(f"Token {issued.token_id} for {owner.email} (shown once):", highlight=False)
+    print(issued.token)
+
+
+@tokens_app.command("list")
+def tokens_list(user: Annotated[str, typer.Option("--user", help="Email of the user")]) -> None:
+    """List a user's API tokens (never the tokens themselves)."""
+    with friendly_errors(), open_database(settings()) as database, database.read() as session:
+        table = Table()
+        for column in ("id", "name", "created", "expires", "revoked"):
+            table.add_column(column)
+        for token in accounts.list_tokens(session, accounts.find_user(session, user)):
+            table.add_row(
+                str(token.id),
+                token.name or "-",
+                token.created.isoformat(timespec="seconds"),
+                token.expires.isoformat(timespec="seconds") if token.expires else "never",
+                token.revoked.isoformat(timespec="seconds") if token.revoked else "-",
+            )
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[int, typer.Argument(help="Token id", min=1)]) -> None:
+    """Revoke a token at once."""
+    with friendly_errors(), open_database(settings()) as database, database.write() as session:
+        accounts.revoke_token(session, token_id)
+    console.print(f"Revoked token {token_id}.")

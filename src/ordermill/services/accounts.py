@@ -1,0 +1,388 @@
+"""Accounts: staff and customer logins, tokens, sign-up, and the login throttle.
+
+Passwords are stored as Argon2 hashes; tokens as SHA-256 digests (a token is 256
+random bits, so a fast digest is safe and lets every request find it by index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from ordermill.domain.access import STAFF_ROLES, Role, ThrottlePolicy, block_until
+from ordermill.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+)
+from ordermill.models import ApiToken, Customer, User, utcnow
+from ordermill.services import catalog
+from ordermill.services.tables import login_throttle, upsert
+
+MIN_PASSWORD_LENGTH = 10
+SESSION = "session"
+API = "api"
+
+_hasher = PasswordHasher()
+# Verified against when the account doesn't exist, so both paths take as long.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def invalid_credentials() -> Unauthenticated:
+    return Unauthenticated("Email or password is wrong.", code="invalid_credentials")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user through a token, or nobody."""
+
+    role: Role
+    user_id: int | None = None
+    token_id: int | None = None
+    customer_id: int | None = None
+    email: str | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user_id is None
+
+
+ANONYMOUS = Principal(Role.ANONYMOUS)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str  # shown once, never stored
+    token_id: int
+    expires: datetime | None
+
+
+# ---------------------------------------------------------------- passwords
+
+
+def validate_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH or len(password) > 1024:
+        raise InvalidInput(
+            f"password must be {MIN_PASSWORD_LENGTH} to 1024 characters", field="password"
+        )
+    return password
+
+
+def hash_password(password: str) -> str:
+    hashed: str = _hasher.hash(validate_password(password))
+    return hashed
+
+
+def _password_matches(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# ---------------------------------------------------------------- users
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
+        raise InvalidInput(f"'{email}' is not an email address", field="email")
+    return email
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    role: Role,
+    customer_id: int | None = None,
+) -> User:
+    """Create a login: staff and admins stand alone, a customer login points at its customer."""
+    email = normalize_email(email)
+    if role is Role.ANONYMOUS:
+        raise InvalidInput("a user can't be anonymous", field="role")
+    if (role is Role.CUSTOMER) != (customer_id is not None):
+        raise InvalidInput("customer logins, and only they, belong to a customer", field="role")
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"A user with email {email} already exists.", code="email_taken")
+    user = User(
+        email=email, password_hash=hash_password(password), role=role.value, customer_id=customer_id
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
+    return user
+
+
+def find_user(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise NotFound(f"No user has the email {email}.", code="user_not_found")
+    return user
+
+
+def list_users(session: Session, *, staff_only: bool = False) -> list[User]:
+    stmt = select(User).order_by(User.id)
+    if staff_only:
+        stmt = stmt.where(User.role.in_([r.value for r in STAFF_ROLES]))
+    return list(session.scalars(stmt))
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    """Refuse a change that would leave the store without an enabled admin."""
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN.value, User.disabled.is_(False), User.id != user.id)
+    )
+    if not others:
+        raise Conflict("The store must keep at least one enabled admin.", code="last_admin")
+
+
+def set_disabled(session: Session, user: User, disabled: bool) -> User:
+    """Disable (or re-enable) a login; a disabled user's tokens stop working at once."""
+    if disabled and user.role == Role.ADMIN.value and not user.disabled:
+        _keep_an_admin(session, user)
+    user.disabled = disabled
+    session.flush()
+    return user
+
+
+def set_role(session: Session, user: User, role: Role) -> User:
+    """Make a staff member an admin or the other way round."""
+    if user.role not in {r.value for r in STAFF_ROLES} or role not in STAFF_ROLES:
+        raise Conflict("Only staff and admin roles can be changed.", code="role_not_changeable")
+    if user.role == Role.ADMIN.value and role is not Role.ADMIN and not user.disabled:
+        _keep_an_admin(session, user)
+    user.role = role.value
+    session.flush()
+    return user
+
+
+def admin_exists(session: Session) -> bool:
+    found = session.scalar(
+        select(User.id).where(User.role == Role.ADMIN.value, User.disabled.is_(False)).limit(1)
+    )
+    return found is not None
+
+
+def ensure_admin(session: Session, email: str) -> tuple[str, str] | None:
+    """On first run, create an admin with a random password; return (email, password) once."""
+    if admin_exists(session):
+        return None
+    password = secrets.token_urlsafe(15)
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is not None:  # an old, disabled admin account: give it a fresh password
+        user.password_hash = hash_password(password)
+        user.role = Role.ADMIN.value
+        user.disabled = False
+        session.flush()
+    else:
+        create_user(session, email=email, password=password, role=Role.ADMIN)
+    return normalize_email(email), password
+
+
+def sign_up(session: Session, *, name: str, email: str, password: str) -> Customer:
+    """A new customer with a login of their own (and a zero balance)."""
+    validate_password(password)
+    customer = catalog.create_customer(session, name=name, email=email)
+    create_user(
+        session,
+        email=customer.email,
+        password=password,
+        role=Role.CUSTOMER,
+        customer_id=customer.id,
+    )
+    return customer
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(
+    session: Session,
+    user: User,
+    *,
+    kind: str,
+    ttl: timedelta | None,
+    name: str | None = None,
+    now: datetime | None = None,
+) -> IssuedToken:
+    """A new bearer token for ``user``; the plaintext is returned once and never stored."""
+    now = now or utcnow()
+    token = ("om_" if kind == API else "oms_") + secrets.token_urlsafe(32)
+    expires = now + ttl if ttl is not None else None
+    row = ApiToken(
+        user_id=user.id,
+        kind=kind,
+        name=name,
+        token_hash=token_digest(token),
+        created=now,
+        expires=expires,
+    )
+    session.add(row)
+    session.flush()
+    return IssuedToken(token, row.id, expires)
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User:
+    """The enabled user with this email and password; wrong email or password look alike.
+
+    Argon2 is slow on purpose: call this in a read transaction, not while holding
+    the write lock.
+    """
+    try:
+        email = normalize_email(email)
+    except InvalidInput:
+        raise invalid_credentials() from None
+    user = session.scalar(select(User).where(User.email == email))
+    if not _password_matches(user.password_hash if user else None, password):
+        raise invalid_credentials()
+    if user is None or user.disabled:
+        raise invalid_credentials()
+    return user
+
+
+def open_session(
+    session: Session, user_id: int, *, ttl: timedelta, now: datetime | None = None
+) -> IssuedToken:
+    """A session token for a user who just proved their password."""
+    now = now or utcnow()
+    user = get_user(session, user_id)
+    if user.disabled:
+        raise invalid_credentials()
+    user.last_login = now
+    return issue_token(session, user, kind=SESSION, ttl=ttl, now=now)
+
+
+def resolve_token(session: Session, token: str, now: datetime | None = None) -> Principal:
+    """The principal behind a bearer token, or 401 if it is unknown, expired or revoked."""
+    now = now or utcnow()
+    row = session.execute(
+        select(
+            ApiToken.id,
+            ApiToken.expires,
+            ApiToken.revoked,
+            User.id.label("user_id"),
+            User.role,
+            User.customer_id,
+            User.email,
+            User.disabled,
+        )
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == token_digest(token))
+    ).one_or_none()
+    if (
+        row is None
+        or row.revoked is not None
+        or (row.expires is not None and row.expires <= now)
+        or row.disabled
+    ):
+        raise Unauthenticated(
+            "The token is invalid, expired or revoked; log in again.", code="invalid_token"
+        )
+    return Principal(
+        role=Role(row.role),
+        user_id=row.user_id,
+        token_id=row.id,
+        customer_id=row.customer_id,
+        email=row.email,
+    )
+
+
+def revoke_token(session: Session, token_id: int, now: datetime | None = None) -> None:
+    """Revoke a token at once (revoking twice is harmless)."""
+    get_token(session, token_id)
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.revoked.is_(None))
+        .values(revoked=now or utcnow())
+    )
+
+
+def get_token(session: Session, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"Token {token_id} does not exist.", code="token_not_found")
+    return token
+
+
+def list_tokens(session: Session, user: User) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.kind == API)
+            .order_by(ApiToken.id)
+        )
+    )
+
+
+# ---------------------------------------------------------------- throttle
+
+
+def check_throttle(session: Session, keys: list[str], now: datetime | None = None) -> None:
+    """Refuse (429) while any of ``keys`` is blocked."""
+    now = now or utcnow()
+    blocked = session.execute(
+        select(func.max(login_throttle.c.blocked_until)).where(
+            login_throttle.c.key.in_(keys), login_throttle.c.blocked_until > now
+        )
+    ).scalar_one_or_none()
+    if blocked is not None:
+        retry_after = max(1, math.ceil((blocked - now).total_seconds()))
+        raise TooManyAttempts(
+            f"Too many failed logins; try again in {retry_after} seconds.",
+            retry_after=retry_after,
+        )
+
+
+def record_failure(
+    session: Session, key: str, policy: ThrottlePolicy, now: datetime | None = None
+) -> None:
+    """Count a failed login against ``key`` (atomically), blocking it past the limit."""
+    now = now or utcnow()
+    window_start = login_throttle.c.window_start
+    stale = window_start < now - policy.window
+
+    row = session.execute(
+        upsert(session, login_throttle)
+        .values(key=key, failures=1, window_start=now, blocked_until=None)
+        .on_conflict_do_update(
+            index_elements=[login_throttle.c.key],
+            set_={
+                "failures": case((stale, 1), else_=login_throttle.c.failures + 1),
+                "window_start": case((stale, now), else_=window_start),
+            },
+        )
+        .returning(login_throttle.c.failures)
+    ).one()
+    until = block_until(policy, row.failures, now)
+    if until is not None:
+        session.execute(
+            update(login_throttle).where(login_throttle.c.key == key).values(blocked_until=until)
+        )
+
+
+def clear_throttle(session: Session, key: str) -> None:
+    session.execute(delete(login_throttle).where(login_throttle.c.key == key))

@@ -1,0 +1,181 @@
+"""/api/me: a signed-in customer's own profile, cart, checkout and orders.
+
+Everything here is scoped to the caller's customer id; another customer's order
+is simply not found (404), so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response
+from sqlalchemy.orm import Session
+
+from ordermill.domain.access import Permission
+from ordermill.errors import order_not_found
+from ordermill.services import carts, catalog
+from ordermill.services import orders as order_service
+from ordermill.services.accounts import Principal
+from ordermill.web.account_schemas import MeCheckout
+from ordermill.web.auth import actor_of, requires
+from ordermill.web.deps import (
+    CursorQuery,
+    DatabaseDep,
+    IdempotencyKey,
+    IdPath,
+    LimitQuery,
+    SettingsDep,
+    page_limit,
+)
+from ordermill.web.http import (
+    check_if_match,
+    json_response,
+    page_response,
+    resource_response,
+    run_idempotent,
+)
+from ordermill.web.present import cart_public, order_public
+from ordermill.web.routers import problems
+from ordermill.web.schemas import (
+    CartItemSet,
+    CartPublic,
+    CustomerPublic,
+    CustomerUpdate,
+    OrderPublic,
+)
+
+router = APIRouter(prefix="/api/me", tags=["me"])
+Me = Annotated[Principal, requires(Permission.SELF_SERVICE)]
+
+
+def _customer_id(me: Principal) -> int:
+    assert me.customer_id is not None  # SELF_SERVICE is a customer's permission
+    return me.customer_id
+
+
+@router.get("", response_model=CustomerPublic, responses=problems(304, 401, 403))
+def get_profile(request: Request, database: DatabaseDep, me: Me) -> Response:
+    """Your profile and store balance."""
+    with database.read() as session:
+        public = CustomerPublic.model_validate(catalog.get_customer(session, _customer_id(me)))
+    return resource_response(request, public)
+
+
+@router.patch("", response_model=CustomerPublic, responses=problems(400, 401, 403, 409, 412))
+def update_profile(
+    body: CustomerUpdate, request: Request, database: DatabaseDep, me: Me
+) -> Response:
+    """Change your name or email (not your balance)."""
+    with database.write() as session:
+        customer = catalog.get_customer(session, _customer_id(me), for_update=True)
+        check_if_match(request, CustomerPublic.model_validate(customer))
+        changes = catalog.CustomerChanges(
+            name=body.name, email=str(body.email) if body.email is not None else None
+        )
+        updated = catalog.update_customer(session, customer, changes, actor=actor_of(me))
+        public = CustomerPublic.model_validate(updated)
+    return resource_response(request, public)
+
+
+@router.get("/cart", response_model=CartPublic, responses=problems(401, 403))
+def get_cart(database: DatabaseDep, me: Me) -> Response:
+    """Your cart at today's prices."""
+    with database.read() as session:
+        return json_response(cart_public(carts.get_cart(session, _customer_id(me))))
+
+
+@router.put(
+    "/cart/items/{product_id}",
+    response_model=CartPublic,
+    responses=problems(400, 401, 403, 404, 409),
+)
+def set_cart_item(product_id: IdPath, body: CartItemSet, database: DatabaseDep, me: Me) -> Response:
+    """Set how many of a product are in your cart (0 removes it)."""
+    with database.write() as session:
+        cart = carts.set_cart_item(session, _customer_id(me), product_id, body.quantity)
+        return json_response(cart_public(cart))
+
+
+@router.delete(
+    "/cart/items/{product_id}", response_model=CartPublic, responses=problems(400, 401, 403, 404)
+)
+def remove_cart_item(product_id: IdPath, database: DatabaseDep, me: Me) -> Response:
+    """Take a product out of your cart."""
+    with database.write() as session:
+        return json_response(
+            cart_public(carts.remove_cart_item(session, _customer_id(me), product_id))
+        )
+
+
+@router.delete("/cart", status_code=204, responses=problems(401, 403))
+def clear_cart(database: DatabaseDep, me: Me) -> Response:
+    """Empty your cart."""
+    with database.write() as session:
+        carts.clear_cart(session, _customer_id(me))
+    return Response(status_code=204)
+
+
+@router.post(
+    "/cart/checkout",
+    status_code=201,
+    response_model=OrderPublic,
+    responses=problems(400, 401, 403, 404, 409, 422),
+)
+def checkout(
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    me: Me,
+    idempotency_key: IdempotencyKey = None,
+    body: Annotated[MeCheckout | None, Body()] = None,
+) -> Response:
+    """Place an order from your cart and empty it."""
+    options = body or MeCheckout()
+
+    def work(session: Session) -> Response:
+        order = carts.checkout(
+            session,
+            _customer_id(me),
+            currency=settings.currency,
+            shipping_address=options.shipping_address,
+            note=options.note,
+            actor=actor_of(me),
+        )
+        return json_response(
+            order_public(order), 201, headers={"Location": f"/api/me/orders/{order.id}"}
+        )
+
+    payload = options.model_dump(mode="json")
+    return run_idempotent(database, request, idempotency_key, payload, work, owner=me)
+
+
+@router.get("/orders", response_model=list[OrderPublic], responses=problems(400, 401, 403))
+def list_orders(
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    me: Me,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+) -> Response:
+    """Your orders, newest first."""
+    with database.read() as session:
+        page = order_service.list_orders(
+            session,
+            order_service.OrderFilters(customer_id=_customer_id(me)),
+            limit=page_limit(settings, limit),
+            cursor=cursor,
+        )
+    return page_response(request, page, [order_public(view) for view in page.items])
+
+
+@router.get(
+    "/orders/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 401, 403, 404)
+)
+def get_order(order_id: IdPath, request: Request, database: DatabaseDep, me: Me) -> Response:
+    """One of your orders (another customer's is not found)."""
+    with database.read() as session:
+        view = order_service.get_order(session, order_id)
+    if view.customer_id != me.customer_id:
+        raise order_not_found(order_id)
+    return resource_response(request, order_public(view))
