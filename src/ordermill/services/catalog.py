@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ordermill.errors import Conflict, customer_not_found, product_not_found
-from ordermill.models import Customer, Order, Product
+from ordermill.models import Customer, Order, Product, User
 from ordermill.services import audit
 from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.pagination import Page, decode_id_cursor, encode_cursor
@@ -87,14 +87,22 @@ def update_customer(
     """Change a customer's name or email."""
     if changes.name is not None:
         customer.name = changes.name.strip()
-    if changes.email is not None:
+    if changes.email is not None and normalize_email(changes.email) != customer.email:
         email = normalize_email(changes.email)
-        taken = f"A customer with email {email} already exists."
+        taken = f"The email {email} is already in use."
         clash = select(exists().where(Customer.email == email, Customer.id != customer.id))
-        if session.scalar(clash):
+        login_clash = select(
+            exists().where(
+                User.email == email,
+                or_(User.customer_id.is_(None), User.customer_id != customer.id),
+            )
+        )
+        if session.scalar(clash) or session.scalar(login_clash):
             raise Conflict(taken, code="email_taken")
         customer.email = email
-    _flush_unique(session, "email_taken", f"A customer with email {customer.email} exists.")
+        # A customer's login is their email: it moves with the profile.
+        session.execute(update(User).where(User.customer_id == customer.id).values(email=email))
+    _flush_unique(session, "email_taken", f"The email {customer.email} is already in use.")
     fields = {k: v for k, v in (("name", changes.name), ("email", changes.email)) if v is not None}
     audit.record(session, actor, "customer.updated", "customer", customer.id, fields)
     return customer
