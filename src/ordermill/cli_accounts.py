@@ -54,7 +54,7 @@ def users_list() -> None:
     with friendly_errors(), open_database(settings()) as database, database.read() as session:
         table = Table()
         for column in ("id", "email", "role", "disabled", "last login"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=True)
         for user in accounts.list_users(session, staff_only=True):
             last = user.last_login.isoformat(timespec="seconds") if user.last_login else "-"
             table.add_row(str(user.id), user.email, user.role, str(user.disabled), last)
@@ -109,7 +109,7 @@ def tokens_list(user: Annotated[str, typer.Option("--user", help="Email of the u
     with friendly_errors(), open_database(settings()) as database, database.read() as session:
         table = Table()
         for column in ("id", "name", "created", "expires", "revoked"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=True)
         for token in accounts.list_tokens(session, accounts.find_user(session, user)):
             table.add_row(
                 str(token.id),

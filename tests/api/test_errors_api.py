@@ -359,3 +359,38 @@ def test_input_errors_found_by_services_name_their_field_like_schema_errors(
     assert error_fields(assert_problem(bad_key, 400, "invalid_idempotency_key")) == {
         "Idempotency-Key"
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/api/customers", {"name": "a\x00b", "email": "nul@example.com"}),
+        ("POST", "/api/products", {"name": "Tea", "sku": "T-1", "price": "1\x00"}),
+        ("GET", "/api/customers?email=a%00b@example.com", None),
+        ("GET", "/api/products?sku=T%001", None),
+        ("GET", "/api/orders/by-number/2026-%0000001", None),
+    ],
+)
+def test_a_nul_character_in_a_body_or_url_is_a_400_not_a_server_error(
+    client: TestClient, method: str, url: str, body: dict[str, Any] | None
+) -> None:
+    response = client.request(method, url, json=body)
+
+    assert_problem(response, 400, "validation_error")
+
+
+def test_a_nul_character_nested_in_an_orders_extra_data_is_a_400(client: TestClient) -> None:
+    customer = api_customer(client)
+    product = api_product(client)
+
+    response = client.post(
+        "/api/orders",
+        json={
+            "customer_id": customer["id"],
+            "items": [{"product_id": product["id"], "quantity": 1}],
+            "extra": {"gift note": ["happy\x00birthday"]},
+        },
+    )
+
+    assert error_fields(assert_problem(response, 400, "validation_error")) == {"extra"}
+    assert get_json(client, "/api/orders") == []

@@ -26,10 +26,11 @@ def test_a_customer_can_not_take_the_email_of_a_staff_login(database: Database) 
     factories.user(database, role="staff", email="clerk@example.com")
     customer_id, _user_id = factories.customer_login(database)
 
-    with database.write() as session, pytest.raises(Conflict) as exc:
+    taking_the_staff_email = catalog.CustomerChanges(email="clerk@example.com")
+
+    with database.write() as session:
         customer = catalog.get_customer(session, customer_id)
-        catalog.update_customer(
-            session, customer, catalog.CustomerChanges(email="clerk@example.com")
-        )
+        with pytest.raises(Conflict) as exc:
+            catalog.update_customer(session, customer, taking_the_staff_email)
 
     assert exc.value.code == "email_taken"

@@ -27,9 +27,11 @@ from ordermill.errors import (
 )
 from ordermill.models import ApiToken, Customer, User, utcnow
 from ordermill.services import catalog
+from ordermill.services.audit import Actor
 from ordermill.services.tables import login_throttle, upsert
 
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
 SESSION = "session"
 API = "api"
 
@@ -71,9 +73,10 @@ class IssuedToken:
 
 
 def validate_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH or len(password) > 1024:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"password must be {MIN_PASSWORD_LENGTH} to 1024 characters", field="password"
+            f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+            field="password",
         )
     return password
 
@@ -95,8 +98,14 @@ def _password_matches(password_hash: str | None, password: str) -> bool:
 
 def normalize_email(email: str) -> str:
     email = email.strip().lower()
-    if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
-        raise InvalidInput(f"'{email}' is not an email address", field="email")
+    if (
+        "@" not in email
+        or len(email) > 320
+        or email.startswith("@")
+        or email.endswith("@")
+        or not email.isprintable()
+    ):
+        raise InvalidInput("that is not an email address", field="email")
     return email
 
 
@@ -146,13 +155,18 @@ def list_users(session: Session, *, staff_only: bool = False) -> list[User]:
 
 
 def _keep_an_admin(session: Session, user: User) -> None:
-    """Refuse a change that would leave the store without an enabled admin."""
-    others = session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.role == Role.ADMIN.value, User.disabled.is_(False), User.id != user.id)
-    )
-    if not others:
+    """Refuse a change that would leave the store without an enabled admin.
+
+    The enabled admins are locked first, so two admins disabled at the same moment
+    can't each count the other and leave none.
+    """
+    enabled = session.scalars(
+        select(User.id)
+        .where(User.role == Role.ADMIN.value, User.disabled.is_(False))
+        .order_by(User.id)
+        .with_for_update()
+    ).all()
+    if not [admin_id for admin_id in enabled if admin_id != user.id]:
         raise Conflict("The store must keep at least one enabled admin.", code="last_admin")
 
 
@@ -184,14 +198,23 @@ def admin_exists(session: Session) -> bool:
 
 
 def ensure_admin(session: Session, email: str) -> tuple[str, str] | None:
-    """On first run, create an admin with a random password; return (email, password) once."""
+    """On first run, create an admin with a random password; return (email, password) once.
+
+    A disabled admin with that email is re-enabled with a fresh password (the way
+    back in for a store that locked itself out); any other login is left alone.
+    """
     if admin_exists(session):
         return None
     password = secrets.token_urlsafe(15)
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
-    if user is not None:  # an old, disabled admin account: give it a fresh password
+    if user is not None:
+        if user.role != Role.ADMIN.value:
+            raise Conflict(
+                f"{user.email} is a {user.role} login; set ORDERMILL_ADMIN_EMAIL to another "
+                "address or create an admin with `ordermill users create --role admin`.",
+                code="email_taken",
+            )
         user.password_hash = hash_password(password)
-        user.role = Role.ADMIN.value
         user.disabled = False
         session.flush()
     else:
@@ -202,7 +225,9 @@ def ensure_admin(session: Session, email: str) -> tuple[str, str] | None:
 def sign_up(session: Session, *, name: str, email: str, password: str) -> Customer:
     """A new customer with a login of their own (and a zero balance)."""
     validate_password(password)
-    customer = catalog.create_customer(session, name=name, email=email)
+    customer = catalog.create_customer(
+        session, name=name, email=email, actor=Actor(f"signup:{normalize_email(email)}")
+    )
     create_user(
         session,
         email=customer.email,
@@ -256,6 +281,8 @@ def authenticate(session: Session, *, email: str, password: str) -> User:
         email = normalize_email(email)
     except InvalidInput:
         raise invalid_credentials() from None
+    if len(password) > MAX_PASSWORD_LENGTH:  # no account has one; don't feed it to Argon2
+        raise invalid_credentials()
     user = session.scalar(select(User).where(User.email == email))
     if not _password_matches(user.password_hash if user else None, password):
         raise invalid_credentials()
@@ -339,6 +366,16 @@ def list_tokens(session: Session, user: User) -> list[ApiToken]:
 
 
 # ---------------------------------------------------------------- throttle
+
+
+def throttle_keys(username: str, client_address: str) -> tuple[str, str]:
+    """The throttle keys for a login attempt: its account and its client address.
+
+    Digests keep the keys short and safe whatever a client sends as a username.
+    """
+    account = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+    client = hashlib.sha256(client_address.encode()).hexdigest()
+    return f"account:{account}", f"client:{client}"
 
 
 def check_throttle(session: Session, keys: list[str], now: datetime | None = None) -> None:

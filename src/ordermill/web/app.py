@@ -17,6 +17,7 @@ from ordermill.domain.access import Permission
 from ordermill.services.accounts import Principal
 from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep
+from ordermill.web.middleware import RejectNulInUrl
 from ordermill.web.problems import install_error_handlers
 from ordermill.web.routers import auth, carts, customers, me, orders, problems, products, users
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database
     install_error_handlers(app)
+    app.add_middleware(RejectNulInUrl)
     for module in (auth, me, customers, products, carts, orders, users):
         app.include_router(module.router)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -30,8 +31,35 @@ def amount_field(value: Any, field: str, *, allow_negative: bool = False) -> int
         raise ValueError(exc.message) from None
 
 
+# Tabs and line breaks are text; other control characters are not, and PostgreSQL
+# can't store NUL at all.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def reject_control_characters(value: Any) -> Any:
+    """Refuse control characters in a string, or anywhere inside a list or object."""
+    if isinstance(value, str):
+        if _CONTROL_CHARACTERS.search(value):
+            raise ValueError("must not contain control characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_control_characters(key)
+            reject_control_characters(item)
+    elif isinstance(value, list):
+        for item in value:
+            reject_control_characters(item)
+    return value
+
+
 class RequestModel(BaseModel):
+    """A request body: unknown fields and control characters are refused (400)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return reject_control_characters(value)
 
 
 class MoneyInput:

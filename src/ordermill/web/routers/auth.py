@@ -55,8 +55,9 @@ def token(
     Repeated failures for one account or one client address are refused with 429
     and `Retry-After` for a short while.
     """
-    account_key = f"account:{form.username.strip().lower()}"
-    client_key = f"client:{request.client.host if request.client else 'unknown'}"
+    account_key, client_key = accounts.throttle_keys(
+        form.username, request.client.host if request.client else "unknown"
+    )
     with database.read() as session:
         accounts.check_throttle(session, [account_key, client_key])
     try:
