@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -18,6 +18,11 @@ tokens_app = typer.Typer(help="Long-lived API tokens for integrations.", no_args
 
 
 STAFF_ROLES = ("admin", "staff")
+
+
+def _when(moment: datetime | None, missing: str = "-") -> str:
+    """A timestamp short enough for a table in an 80-column terminal (UTC)."""
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else missing
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -53,10 +58,10 @@ def users_list() -> None:
     """List staff and admin logins."""
     with friendly_errors(), open_database(settings()) as database, database.read() as session:
         table = Table()
-        for column in ("id", "email", "role", "disabled", "last login"):
+        for column in ("id", "email", "role", "disabled", "last login (UTC)"):
             table.add_column(column, no_wrap=True)
         for user in accounts.list_users(session, staff_only=True):
-            last = user.last_login.isoformat(timespec="seconds") if user.last_login else "-"
+            last = _when(user.last_login)
             table.add_row(str(user.id), user.email, user.role, str(user.disabled), last)
     console.print(table)
 
@@ -108,15 +113,15 @@ def tokens_list(user: Annotated[str, typer.Option("--user", help="Email of the u
     """List a user's API tokens (never the tokens themselves)."""
     with friendly_errors(), open_database(settings()) as database, database.read() as session:
         table = Table()
-        for column in ("id", "name", "created", "expires", "revoked"):
+        for column in ("id", "name", "created (UTC)", "expires", "revoked"):
             table.add_column(column, no_wrap=True)
         for token in accounts.list_tokens(session, accounts.find_user(session, user)):
             table.add_row(
                 str(token.id),
                 token.name or "-",
-                token.created.isoformat(timespec="seconds"),
-                token.expires.isoformat(timespec="seconds") if token.expires else "never",
-                token.revoked.isoformat(timespec="seconds") if token.revoked else "-",
+                _when(token.created),
+                _when(token.expires, missing="never"),
+                _when(token.revoked),
             )
     console.print(table)
 

@@ -334,7 +334,7 @@ def test_tokens_revoke_stops_the_token_at_once(
     assert f"Revoked token {token_id}." in result.output
     assert whoami(anonymous_client, token) == 401
     listed = table_rows(cli.invoke(app, ["tokens", "list", "--user", "sync@example.com"]).output)
-    assert re.match(r"\d{4}-\d{2}-\d{2}T", listed["shop sync"][4])
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", listed["shop sync"][4])
 
 
 def test_tokens_create_for_an_unknown_user_fails_and_creates_nothing(
