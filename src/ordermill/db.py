@@ -73,6 +73,7 @@ class Database:
             autoflush=False,
         )
         self._sqlite_writer = threading.Lock()
+        self._writing = threading.local()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -86,9 +87,13 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A unit of work that commits once if the block succeeds, else rolls back."""
+        if getattr(self._writing, "active", False):
+            # On SQLite the inner one would wait forever for the outer one's lock.
+            raise RuntimeError("write units of work don't nest: pass the session down instead")
         lock = self._sqlite_writer if self.is_sqlite else None
         if lock is not None:
             lock.acquire()
+        self._writing.active = True
         try:
             with self._write() as session:
                 try:
@@ -98,6 +103,7 @@ class Database:
                     session.rollback()
                     raise
         finally:
+            self._writing.active = False
             if lock is not None:
                 lock.release()
 

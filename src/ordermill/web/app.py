@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return {"status": "ok"}
 
     @app.get("/", include_in_schema=False)
-    def root() -> Response:
+    def root(_caller: Annotated[Principal, requires(Permission.PUBLIC)]) -> Response:
         return RedirectResponse("/docs")
 
     return app
