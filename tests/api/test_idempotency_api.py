@@ -253,3 +253,15 @@ def test_an_unusable_idempotency_key_is_a_400_and_nothing_is_created(
 
     assert_problem(response, 400, "invalid_idempotency_key")
     assert order_ids(client) == []
+
+
+def test_the_longest_allowed_key_works_and_a_longer_one_is_a_400(client: TestClient) -> None:
+    customer = api_customer(client)
+    product = api_product(client)
+    body = {"customer_id": customer["id"], "items": [{"product_id": product["id"], "quantity": 1}]}
+
+    longest = client.post("/api/orders", json=body, headers={"Idempotency-Key": "k" * 200})
+    too_long = client.post("/api/orders", json=body, headers={"Idempotency-Key": "k" * 201})
+
+    assert longest.status_code == 201, longest.text
+    assert_problem(too_long, 400, "invalid_idempotency_key")

@@ -18,7 +18,8 @@ from ordermill.errors import Conflict, IdempotencyKeyReused, InvalidInput
 from ordermill.models import utcnow
 from ordermill.services.tables import idempotency_keys
 
-MAX_KEY_LENGTH = 255
+# Stored as "<user id>:<key>" in a 255-character column.
+MAX_KEY_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
