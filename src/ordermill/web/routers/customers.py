@@ -88,13 +88,24 @@ def update_customer(
     staff: Annotated[Principal, requires(Permission.CUSTOMERS_WRITE)],
 ) -> Response:
     """Change name or email; send `If-Match` with the ETag you read to avoid lost updates."""
+    return patch_customer(request, database, customer_id, body, staff)
+
+
+def patch_customer(
+    request: Request,
+    database: DatabaseDep,
+    customer_id: int,
+    body: CustomerUpdate,
+    caller: Principal,
+) -> Response:
+    """Apply a profile change under a row lock, honouring ``If-Match`` (staff and /api/me)."""
     with database.write() as session:
         customer = catalog.get_customer(session, customer_id, for_update=True)
         check_if_match(request, CustomerPublic.model_validate(customer))
         changes = catalog.CustomerChanges(
             name=body.name, email=str(body.email) if body.email is not None else None
         )
-        updated = catalog.update_customer(session, customer, changes, actor=actor_of(staff))
+        updated = catalog.update_customer(session, customer, changes, actor=actor_of(caller))
         public = CustomerPublic.model_validate(updated)
     return resource_response(request, public)
 

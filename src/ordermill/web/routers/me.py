@@ -28,7 +28,6 @@ from ordermill.web.deps import (
     page_limit,
 )
 from ordermill.web.http import (
-    check_if_match,
     json_response,
     page_response,
     resource_response,
@@ -36,6 +35,7 @@ from ordermill.web.http import (
 )
 from ordermill.web.present import cart_public, order_public
 from ordermill.web.routers import problems
+from ordermill.web.routers.customers import patch_customer
 from ordermill.web.schemas import (
     CartItemSet,
     CartPublic,
@@ -66,15 +66,7 @@ def update_profile(
     body: CustomerUpdate, request: Request, database: DatabaseDep, me: Me
 ) -> Response:
     """Change your name or email (not your balance)."""
-    with database.write() as session:
-        customer = catalog.get_customer(session, _customer_id(me), for_update=True)
-        check_if_match(request, CustomerPublic.model_validate(customer))
-        changes = catalog.CustomerChanges(
-            name=body.name, email=str(body.email) if body.email is not None else None
-        )
-        updated = catalog.update_customer(session, customer, changes, actor=actor_of(me))
-        public = CustomerPublic.model_validate(updated)
-    return resource_response(request, public)
+    return patch_customer(request, database, _customer_id(me), body, me)
 
 
 @router.get("/cart", response_model=CartPublic, responses=problems(401, 403))
