@@ -111,3 +111,24 @@ def test_the_root_redirects_to_the_docs(client: TestClient) -> None:
 
     assert response.status_code in {302, 307}
     assert response.headers["location"] == "/docs"
+
+
+def test_openapi_documents_422_only_where_a_reused_idempotency_key_can_cause_it(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+
+    with_422 = {
+        (path, method)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if "422" in operation["responses"]
+    }
+
+    assert with_422 == {
+        ("/api/orders", "post"),
+        ("/api/orders/{order_id}", "put"),
+        ("/api/customers/{customer_id}/cart/checkout", "post"),
+        ("/api/me/cart/checkout", "post"),
+    }
+    assert "HTTPValidationError" not in spec.get("components", {}).get("schemas", {})

@@ -261,3 +261,18 @@ def test_a_patch_with_if_match_star_or_without_if_match_applies(
 
     assert response.status_code == 200
     assert get_json(client, url)["name"] == "Anyway"
+
+
+@pytest.mark.parametrize("if_none_match", ["*", "current"])
+def test_a_patch_whose_if_none_match_matches_is_a_412_and_changes_nothing(
+    client: TestClient, if_none_match: str
+) -> None:
+    product = api_product(client, name="Old name")
+    url = f"/api/products/{product['id']}"
+    etag = client.get(url).headers["etag"]
+    header = etag if if_none_match == "current" else "*"
+
+    response = client.patch(url, json={"name": "New name"}, headers={"If-None-Match": header})
+
+    assert_problem(response, 412, "precondition_failed")
+    assert get_json(client, url)["name"] == "Old name"

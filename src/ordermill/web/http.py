@@ -40,29 +40,36 @@ def _etag_list(header: str) -> list[str]:
     return [tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()]
 
 
+def _none_match(request: Request, tag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    return header.strip() == "*" or tag in _etag_list(header)
+
+
 def resource_response(request: Request, model: BaseModel, status_code: int = 200) -> Response:
-    """A single resource with its ETag; ``If-None-Match`` that matches gives 304."""
+    """A single resource with its ETag; a read whose ``If-None-Match`` matches gives 304."""
     body = model.model_dump_json()
     tag = etag_for(body)
-    if_none_match = request.headers.get("if-none-match")
-    if (
-        status_code == 200
-        and if_none_match
-        and (if_none_match.strip() == "*" or tag in _etag_list(if_none_match))
-    ):
+    if status_code == 200 and request.method in ("GET", "HEAD") and _none_match(request, tag):
         return Response(status_code=304, headers={"ETag": tag})
     return Response(body, status_code=status_code, media_type=JSON, headers={"ETag": tag})
 
 
 def check_if_match(request: Request, current: BaseModel) -> None:
-    """Refuse a change made against an outdated copy (412)."""
+    """Check a change's preconditions before making it (RFC 9110): else 412, nothing done.
+
+    ``If-Match`` must name the current ETag; an ``If-None-Match`` that matches it
+    means the client asked for the change only if the resource is not as it is.
+    """
+    tag = etag_for(current.model_dump_json())
     if_match = request.headers.get("if-match")
-    if not if_match or if_match.strip() == "*":
-        return
-    if etag_for(current.model_dump_json()) not in _etag_list(if_match):
+    if if_match and if_match.strip() != "*" and tag not in _etag_list(if_match):
         raise PreconditionFailed(
             "The resource changed since you read it; fetch it again and retry.",
         )
+    if _none_match(request, tag):
+        raise PreconditionFailed("If-None-Match matches the resource as it is; nothing done.")
 
 
 def page_response(request: Request, page: Page[Any], items: list[BaseModel]) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Annotated, Any
@@ -36,30 +37,37 @@ def amount_field(value: Any, field: str, *, allow_negative: bool = False) -> int
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def reject_control_characters(value: Any) -> Any:
-    """Refuse control characters in a string, or anywhere inside a list or object."""
+def reject_unstorable(value: Any) -> Any:
+    """Refuse what JSON columns and text can't hold, anywhere inside a value.
+
+    Control characters (PostgreSQL can't store NUL), and NaN or Infinity, which
+    Python's JSON parser accepts but JSON itself doesn't have.
+    """
     if isinstance(value, str):
         if _CONTROL_CHARACTERS.search(value):
             raise ValueError("must not contain control characters")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
     elif isinstance(value, dict):
         for key, item in value.items():
-            reject_control_characters(key)
-            reject_control_characters(item)
+            reject_unstorable(key)
+            reject_unstorable(item)
     elif isinstance(value, list):
         for item in value:
-            reject_control_characters(item)
+            reject_unstorable(item)
     return value
 
 
 class RequestModel(BaseModel):
-    """A request body: unknown fields and control characters are refused (400)."""
+    """A request body: unknown fields and unstorable values are refused (400)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_control_characters(cls, value: Any) -> Any:
-        return reject_control_characters(value)
+    def _storable(cls, value: Any) -> Any:
+        return reject_unstorable(value)
 
 
 class MoneyInput:

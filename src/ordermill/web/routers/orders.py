@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ordermill.domain.access import Permission
 from ordermill.domain.orders import OrderStatus
+from ordermill.errors import InvalidInput
 from ordermill.services import orders as order_service
 from ordermill.services.accounts import Principal
 from ordermill.web.auth import actor_of, requires
@@ -55,8 +56,8 @@ def list_orders(
         status=status.value if status is not None else None,
         customer_id=customer_id,
         processed=processed,
-        created_from=_aware(created_from),
-        created_to=_aware(created_to),
+        created_from=_utc(created_from, "created_from"),
+        created_to=_utc(created_to, "created_to"),
     )
     with database.read() as session:
         page = order_service.list_orders(
@@ -65,11 +66,16 @@ def list_orders(
     return page_response(request, page, [order_public(view) for view in page.items])
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """Treat a timestamp without an offset as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+def _utc(moment: datetime | None, field: str) -> datetime | None:
+    """A filter timestamp in UTC (one without an offset is taken as UTC)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise InvalidInput(f"{field} is outside the range of dates", field=field) from None
 
 
 @router.post(

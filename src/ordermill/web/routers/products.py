@@ -73,7 +73,9 @@ def get_product(
     return resource_response(request, public)
 
 
-@router.patch("/{product_id}", response_model=ProductPublic, responses=problems(400, 404, 409, 412))
+@router.patch(
+    "/{product_id}", response_model=ProductPublic, responses=problems(400, 403, 404, 409, 412)
+)
 def update_product(
     product_id: IdPath,
     body: ProductUpdate,
