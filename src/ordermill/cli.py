@@ -99,6 +99,8 @@ def serve(
         port=bind_port,
         workers=workers or config.workers,
         log_level=config.log_level,
+        proxy_headers=True,
+        forwarded_allow_ips=config.forwarded_allow_ips,
     )
 
 

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `ordermill serve` binds to")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `ordermill serve` binds to")
     workers: int = Field(default=1, ge=1, le=64, description="Server worker processes")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For is trusted for the client address",
+    )
     db_pool_size: int = Field(default=10, ge=1, le=500, description="PostgreSQL pool size")
     db_max_overflow: int = Field(default=10, ge=0, le=500, description="Extra connections")
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, description="SQLite lock wait")

@@ -184,6 +184,7 @@ def test_serve_migrates_the_database_before_serving(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     monkeypatch.setenv("ORDERMILL_DATABASE_URL", url)
+    monkeypatch.setenv("ORDERMILL_FORWARDED_ALLOW_IPS", "10.0.0.5")
     get_settings.cache_clear()
     served: dict[str, object] = {}
 
@@ -200,3 +201,4 @@ def test_serve_migrates_the_database_before_serving(
     assert "orders" in served["tables"]  # type: ignore[operator]
     assert served["app"] == "ordermill.web.app:create_app"
     assert served["port"] == 8123
+    assert served["forwarded_allow_ips"] == "10.0.0.5"
