@@ -87,13 +87,15 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A unit of work that commits once if the block succeeds, else rolls back."""
-        if getattr(self._writing, "active", False):
-            # On SQLite the inner one would wait forever for the outer one's lock.
-            raise RuntimeError("write units of work don't nest: pass the session down instead")
         lock = self._sqlite_writer if self.is_sqlite else None
         if lock is not None:
+            if getattr(self._writing, "active", False):
+                # The inner one would wait forever for the outer one's lock.
+                raise RuntimeError(
+                    "write units of work don't nest on SQLite: pass the session down instead"
+                )
             lock.acquire()
-        self._writing.active = True
+            self._writing.active = True
         try:
             with self._write() as session:
                 try:
@@ -103,8 +105,8 @@ class Database:
                     session.rollback()
                     raise
         finally:
-            self._writing.active = False
             if lock is not None:
+                self._writing.active = False
                 lock.release()
 
     def dispose(self) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from ordermill.db import Database
@@ -23,10 +26,15 @@ def test_a_write_that_fails_leaves_nothing_behind(database: Database) -> None:
         assert catalog.list_customers(session, limit=10).items == []
 
 
-def test_nesting_write_units_of_work_fails_at_once_instead_of_waiting_forever(
-    database: Database,
+def test_nesting_write_units_of_work_on_sqlite_fails_at_once_instead_of_waiting_forever(
+    tmp_path: Path, sqlite_template: Path
 ) -> None:
+    path = tmp_path / "nested.db"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+
     with database.write(), pytest.raises(RuntimeError, match="don't nest"):
         factories.customer(database)
 
     factories.customer(database)  # the outer unit of work released everything
+    database.dispose()
