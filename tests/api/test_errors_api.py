@@ -396,21 +396,6 @@ def test_a_nul_character_nested_in_an_orders_extra_data_is_a_400(client: TestCli
     assert get_json(client, "/api/orders") == []
 
 
-@pytest.mark.parametrize(
-    ("query", "field"),
-    [
-        ("created_from=0001-01-01T00:00:00%2B14:00", "created_from"),
-        ("created_to=9999-12-31T23:59:59-14:00", "created_to"),
-    ],
-)
-def test_a_filter_date_beyond_the_calendar_in_utc_is_a_400_naming_it(
-    client: TestClient, query: str, field: str
-) -> None:
-    response = client.get(f"/api/orders?{query}")
-
-    assert error_fields(assert_problem(response, 400, "validation_error")) == {field}
-
-
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_numbers_in_extra_data_are_a_400(client: TestClient, number: str) -> None:
     customer = api_customer(client)

@@ -301,6 +301,9 @@ def test_orders_can_be_filtered_by_creation_time(client: TestClient) -> None:
         ("created_from=yesterday", "created_from"),
         ("created_to=2026-13-01", "created_to"),
         ("customer_id=abc", "customer_id"),
+        # Valid timestamps whose UTC moment falls outside the calendar
+        ("created_from=0001-01-01T00:00:00%2B14:00", "created_from"),
+        ("created_to=9999-12-31T23:59:59-14:00", "created_to"),
     ],
 )
 def test_an_invalid_order_filter_is_a_400_naming_it(
