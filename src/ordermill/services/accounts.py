@@ -11,6 +11,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -36,8 +37,16 @@ SESSION = "session"
 API = "api"
 
 _hasher = PasswordHasher()
-# Verified against when the account doesn't exist, so both paths take as long.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the account doesn't exist, so both paths take as long.
+
+    Made on first use, not at import: every CLI command imports this module.
+    """
+    hashed: str = _hasher.hash(secrets.token_urlsafe(16))
+    return hashed
 
 
 def invalid_credentials() -> Unauthenticated:
@@ -88,7 +97,9 @@ def hash_password(password: str) -> str:
 
 def _password_matches(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerificationError, InvalidHashError):
         return False
 

@@ -70,18 +70,15 @@ class RequestModel(BaseModel):
         return reject_unstorable(value)
 
 
-class MoneyInput:
-    """Pydantic validator turning a JSON number or string into minor units."""
-
-    @staticmethod
-    def json_schema() -> dict[str, Any]:
-        return {
+AmountIn = Annotated[
+    Any,
+    Field(
+        json_schema_extra={
             "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}, {"type": "number"}],
             "example": "12.50",
         }
-
-
-AmountIn = Annotated[Any, Field(json_schema_extra=MoneyInput.json_schema())]
+    ),
+]
 
 
 # ---------------------------------------------------------------- customers

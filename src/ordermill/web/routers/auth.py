@@ -58,10 +58,9 @@ def token(
     account_key, client_key = accounts.throttle_keys(
         form.username, request.client.host if request.client else "unknown"
     )
-    with database.read() as session:
-        accounts.check_throttle(session, [account_key, client_key])
     try:
         with database.read() as session:
+            accounts.check_throttle(session, [account_key, client_key])
             user_id = accounts.authenticate(session, email=form.username, password=form.password).id
     except Unauthenticated:
         with database.write() as session:
