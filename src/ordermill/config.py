@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ordermill.domain.workflow import PaymentFlow
+
 
 class Settings(BaseSettings):
     """Runtime configuration; every field maps to ``ORDERMILL_<NAME>``."""
@@ -18,6 +20,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///PATH or postgresql://USER@HOST/DB",
     )
     currency: str = Field(default="USD", description="ISO 4217 code stamped on new orders")
+    payment_flow: PaymentFlow = Field(
+        default=PaymentFlow.BALANCE,
+        description="How processed orders are paid: balance (charged at once) or advance",
+    )
     host: str = Field(default="127.0.0.1", description="Address `ordermill serve` binds to")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `ordermill serve` binds to")
     workers: int = Field(default=1, ge=1, le=64, description="Server worker processes")

@@ -87,6 +87,9 @@ class Product(Base):
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     price: Mapped[int] = mapped_column(BigInteger)
     stock: Mapped[int] = mapped_column(Integer, default=0)
+    # Every unit ever put on the shelf (created, restocked by staff): `ordermill stock
+    # check` reconciles it with the stock and what live orders hold.
+    stock_received: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -147,6 +150,15 @@ class Order(Base):
     note: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     total: Mapped[int] = mapped_column(BigInteger, default=0)
+    payment_flow: Mapped[str | None] = mapped_column(String(10))  # set when processed
+    paid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    fulfilled: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    carrier: Mapped[str | None] = mapped_column(String(100))
+    tracking_number: Mapped[str | None] = mapped_column(String(100))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", lazy="raise", order_by="OrderLine.id", cascade="all, delete-orphan"
@@ -173,8 +185,73 @@ class OrderLine(Base):
     quantity_ordered: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[int] = mapped_column(Integer)
     line_total: Mapped[int] = mapped_column(BigInteger)
+    quantity_returned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quantity_restocked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # from the cart item
 
     order: Mapped[Order] = relationship(back_populates="lines", lazy="raise")
+
+
+class Payment(Base):
+    """Money received for an order. A reference is recorded once per order."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("order_id", "reference"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("credited >= 0 AND credited <= amount", name="credited_in_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Indexed by the unique (order_id, reference) constraint.
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="RESTRICT"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    credited: Mapped[int] = mapped_column(BigInteger, default=0)  # overpayment, to the balance
+    method: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(320))
+
+
+class LedgerEntry(Base):
+    """One change to a customer's balance. Entries are never changed or deleted
+    (the database refuses it); the balance is always the sum of its entries."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("kind IN ('charge', 'refund', 'credit', 'adjustment')", name="kind_known"),
+        Index("ix_ledger_entries_customer", "customer_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="RESTRICT"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)  # signed: a charge is negative
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(320))
+
+
+class OrderEvent(Base):
+    """The order's timeline: what happened, when, by whom, and who may see it."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (
+        CheckConstraint("visibility IN ('customer', 'staff')", name="visibility_known"),
+        Index("ix_order_events_order", "order_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(320))
+    visibility: Mapped[str] = mapped_column(String(10), default="customer")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
 class OrderCounter(Base):

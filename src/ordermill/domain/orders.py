@@ -11,8 +11,27 @@ from ordermill.errors import Conflict, InvalidInput
 
 
 class OrderStatus(StrEnum):
-    PENDING = "pending"
-    PROCESSED = "processed"
+    """An order's place in the workflow (``ordermill.domain.workflow`` moves it)."""
+
+    PENDING = "pending"  # placed
+    AWAITING_PAYMENT = "awaiting_payment"  # stock taken, waiting for the money
+    PROCESSED = "processed"  # stock taken and paid
+    FULFILLED = "fulfilled"  # shipped
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    RETURNED = "returned"  # some or all of it came back
+
+
+# States in which an order holds stock taken from the shelves.
+HOLDS_STOCK = frozenset(
+    {
+        OrderStatus.AWAITING_PAYMENT,
+        OrderStatus.PROCESSED,
+        OrderStatus.FULFILLED,
+        OrderStatus.DELIVERED,
+        OrderStatus.RETURNED,
+    }
+)
 
 
 class Strategy(StrEnum):
@@ -86,12 +105,6 @@ class ProcessingFailed(Conflict):
     """Processing refused; ``code`` is the reason."""
 
 
-def already_processed(order_ref: int | str) -> ProcessingFailed:
-    return ProcessingFailed(
-        f"Order {order_ref} has already been processed.", code="already_processed"
-    )
-
-
 def insufficient_stock(shortages: Iterable[Shortage]) -> ProcessingFailed:
     short = [
         {
@@ -121,33 +134,17 @@ def parse_strategy(value: object) -> Strategy:
         ) from None
 
 
-def ensure_processable(*, order_ref: int | str, status: str, balance: int) -> None:
-    """The checks that come before stock: not processed yet, a positive balance."""
-    if status != OrderStatus.PENDING:
-        raise already_processed(order_ref)
-    if balance <= 0:
-        raise ProcessingFailed(
-            f"The customer's balance must be positive to process order {order_ref}.",
-            code="insufficient_balance",
-            balance=balance,
-        )
-
-
 def plan_processing(
     *,
-    order_ref: int | str,
-    status: str,
-    balance: int,
     lines: Iterable[LineToProcess],
     stock: Mapping[int, int],
     strategy: Strategy = DEFAULT_STRATEGY,
 ) -> ProcessingPlan:
-    """Decide how an order is processed, or raise why it can't be.
+    """Decide how an order's lines are settled against the stock, or raise why not.
 
-    Checks run in the order the store promises: already processed, then balance,
-    then stock. Lines for the same product share its stock, first line first.
+    The workflow's guards (not processed yet, a positive balance) run before this.
+    Lines for the same product share its stock, first line first.
     """
-    ensure_processable(order_ref=order_ref, status=status, balance=balance)
     remaining = dict(stock)
     settled: list[SettledLine] = []
     shortages: list[Shortage] = []

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, select
 from sqlalchemy.orm import Session
 
+from ordermill import plugins
 from ordermill.domain.orders import Strategy, find_shortages, insufficient_stock
-from ordermill.errors import Conflict, InvalidInput, product_not_found
+from ordermill.domain.workflow import PaymentFlow
+from ordermill.errors import Conflict, InvalidInput, order_not_found, product_not_found
 from ordermill.models import utcnow
 from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.orders import (
@@ -18,9 +21,9 @@ from ordermill.services.orders import (
     _check_catalog,
     _insert_order,
     ensure_customer_exists,
-    process_order,
 )
-from ordermill.services.tables import cart_items, carts, products, upsert
+from ordermill.services.tables import cart_items, carts, order_lines, orders, products, upsert
+from ordermill.services.workflow import process_order
 
 
 @dataclass(slots=True)
@@ -149,31 +152,68 @@ def checkout(
     note: str | None = None,
     process: bool = False,
     strategy: Strategy = Strategy.ADJUST,
+    flow: PaymentFlow = PaymentFlow.BALANCE,
     actor: Actor = SYSTEM,
 ) -> OrderView:
     """Turn the cart into an order and empty it, in the caller's transaction.
 
     The cart's items are claimed by deleting them (``DELETE … RETURNING``), so
-    two checkouts of one cart at the same moment make one order, not two.
+    two checkouts of one cart at the same moment make one order, not two. The
+    cart's and its items' ``extra`` data are copied to the order and its lines,
+    through the plugins' ``populate_order_from_cart`` and
+    ``populate_line_from_cart_item`` hooks.
     """
     claimed = session.execute(
         delete(cart_items)
         .where(
             cart_items.c.cart_id.in_(select(carts.c.id).where(carts.c.customer_id == customer_id))
         )
-        .returning(cart_items.c.product_id, cart_items.c.quantity)
+        .returning(cart_items.c.product_id, cart_items.c.quantity, cart_items.c.extra)
     ).all()
     if not claimed:
         ensure_customer_exists(session, customer_id)
         raise Conflict("The cart is empty; add items before checking out.", code="cart_empty")
     wanted: dict[int, int] = {}
-    for product_id, quantity in sorted(claimed):
+    item_extra: dict[int, dict[str, Any]] = {}
+    for product_id, quantity, extra in sorted(claimed, key=lambda row: row[0]):
         wanted[product_id] = wanted.get(product_id, 0) + quantity
+        item_extra[product_id] = dict(extra or {})
     catalog = _catalog_rows(session, customer_id, list(wanted))
     _check_catalog(wanted, catalog)
     shortages = find_shortages(wanted, {pid: row.stock for pid, row in catalog.items()})
     if shortages:
         raise insufficient_stock(shortages)
+    cart_extra = session.execute(
+        select(carts.c.extra).where(carts.c.customer_id == customer_id)
+    ).scalar_one_or_none()
+    order_extra = dict(cart_extra or {})
+    plugins.call(
+        "populate_order_from_cart",
+        cart={
+            "customer_id": customer_id,
+            "extra": dict(cart_extra or {}),
+            "items": [
+                {"product_id": pid, "quantity": qty, "extra": dict(item_extra[pid])}
+                for pid, qty in wanted.items()
+            ],
+        },
+        extra=order_extra,
+    )
+    line_extra: dict[int, dict[str, Any]] = {}
+    for pid, qty in wanted.items():
+        extra = dict(item_extra[pid])
+        plugins.call(
+            "populate_line_from_cart_item",
+            item={
+                "product_id": pid,
+                "quantity": qty,
+                "sku": catalog[pid].sku,
+                "extra": dict(item_extra[pid]),
+            },
+            extra=extra,
+        )
+        if extra:
+            line_extra[pid] = extra
     order = _insert_order(
         session,
         customer_id=customer_id,
@@ -182,10 +222,99 @@ def checkout(
         currency=currency,
         shipping_address=shipping_address,
         note=note,
-        extra=None,
+        extra=order_extra or None,
         now=utcnow(),
         actor=actor,
+        line_extra=line_extra,
     )
     if process:
-        order = process_order(session, order.id, strategy, actor=actor)
+        order = process_order(session, order.id, strategy, flow=flow, actor=actor)
     return order
+
+
+@dataclass(frozen=True, slots=True)
+class Reordered:
+    """The cart after a reorder, what was added, and what can no longer be bought."""
+
+    cart: CartView
+    added: list[dict[str, Any]]
+    unavailable: list[dict[str, Any]]
+
+
+def reorder(session: Session, order_id: int, *, customer_id: int | None = None) -> Reordered:
+    """Add an order's lines (as ordered) to its customer's cart, at today's prices.
+
+    Lines whose product left the catalog or is no longer sold are reported, not
+    added. ``customer_id`` restricts it to that customer's own orders.
+    """
+    rows = session.execute(
+        select(
+            orders.c.customer_id,
+            order_lines.c.id,
+            order_lines.c.product_id,
+            order_lines.c.product_name,
+            order_lines.c.sku,
+            order_lines.c.unit_price,
+            order_lines.c.quantity_ordered,
+            products.c.id.label("current_id"),
+            products.c.price,
+            products.c.active,
+            products.c.stock,
+        )
+        .select_from(
+            orders.join(order_lines, order_lines.c.order_id == orders.c.id).outerjoin(
+                products, products.c.id == order_lines.c.product_id
+            )
+        )
+        .where(orders.c.id == order_id)
+        .order_by(order_lines.c.id)
+    ).all()
+    if not rows or (customer_id is not None and rows[0].customer_id != customer_id):
+        raise order_not_found(order_id)
+    owner = rows[0].customer_id
+    added: list[dict[str, Any]] = []
+    unavailable: list[dict[str, Any]] = []
+    cart_id = _cart_id(session, owner)
+    for row in rows:
+        if row.current_id is None or not row.active:
+            unavailable.append(
+                {
+                    "line_id": row.id,
+                    "product_id": row.product_id,
+                    "name": row.product_name,
+                    "sku": row.sku,
+                    "reason": "product_removed" if row.current_id is None else "product_inactive",
+                }
+            )
+            continue
+        quantity = min(row.quantity_ordered, MAX_QUANTITY)
+        session.execute(
+            upsert(session, cart_items)
+            .values(
+                cart_id=cart_id,
+                product_id=row.product_id,
+                quantity=quantity,
+                extra={},
+                added=utcnow(),
+            )
+            .on_conflict_do_update(
+                index_elements=[cart_items.c.cart_id, cart_items.c.product_id],
+                set_={
+                    "quantity": case(
+                        (cart_items.c.quantity + quantity > MAX_QUANTITY, MAX_QUANTITY),
+                        else_=cart_items.c.quantity + quantity,
+                    )
+                },
+            )
+        )
+        added.append(
+            {
+                "product_id": row.product_id,
+                "sku": row.sku,
+                "quantity": quantity,
+                "unit_price": row.price,
+                "price_then": row.unit_price,
+                "available": row.stock,
+            }
+        )
+    return Reordered(get_cart(session, owner), added, unavailable)

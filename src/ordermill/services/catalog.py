@@ -10,11 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ordermill.errors import Conflict, customer_not_found, product_not_found
-from ordermill.models import Customer, Order, Product, User
-from ordermill.services import audit
+from ordermill.models import Customer, LedgerEntry, Order, Product, User
+from ordermill.services import audit, ledger
 from ordermill.services.audit import SYSTEM, Actor
+from ordermill.services.ledger import EntryKind
 from ordermill.services.pagination import Page, decode_id_cursor, encode_cursor
-from ordermill.services.tables import customers
 
 
 def _page_by_id(session: Session, stmt: Any, model: Any, limit: int, cursor: str | None) -> Any:
@@ -51,6 +51,7 @@ def create_customer(
     customer = Customer(name=name.strip(), email=email, balance=balance)
     session.add(customer)
     _flush_unique(session, "email_taken", taken)
+    ledger.opening_entries(session, [(customer.id, balance)], "opening balance")
     audit.record(session, actor, "customer.created", "customer", customer.id, {"email": email})
     return customer
 
@@ -120,6 +121,11 @@ def delete_customer(session: Session, customer_id: int, *, actor: Actor = SYSTEM
             code="customer_has_orders",
             orders=order_count,
         )
+    if session.scalar(select(exists().where(LedgerEntry.customer_id == customer_id))):
+        raise Conflict(
+            f"Customer {customer_id} has balance history in the ledger and can't be deleted.",
+            code="customer_has_ledger",
+        )
     session.delete(customer)
     try:
         session.flush()
@@ -133,24 +139,21 @@ def delete_customer(session: Session, customer_id: int, *, actor: Actor = SYSTEM
 def adjust_balance(
     session: Session, customer_id: int, amount: int, *, reason: str, actor: Actor = SYSTEM
 ) -> int:
-    """Add ``amount`` (negative to take away) to a balance; returns the new balance."""
-    new_balance = session.execute(
-        update(customers)
-        .where(customers.c.id == customer_id)
-        .values(balance=customers.c.balance + amount)
-        .returning(customers.c.balance)
-    ).scalar_one_or_none()
-    if new_balance is None:
-        raise customer_not_found(customer_id)
+    """Add ``amount`` (negative to take away) to a balance, as a ledger adjustment with
+    its reason; returns the new balance."""
+    balance = ledger.post(
+        session, customer_id, EntryKind.ADJUSTMENT, amount, actor=actor, reason=reason
+    )
+    assert balance is not None
     audit.record(
         session,
         actor,
         "balance.adjusted",
         "customer",
         customer_id,
-        {"amount": amount, "balance": new_balance, "reason": reason},
+        {"amount": amount, "balance": balance, "reason": reason},
     )
-    return int(new_balance)
+    return balance
 
 
 # ---------------------------------------------------------------- products
@@ -171,7 +174,9 @@ def create_product(
     taken = f"A product with SKU {sku} already exists."
     if session.scalar(select(exists().where(Product.sku == sku))):
         raise Conflict(taken, code="sku_taken")
-    product = Product(name=name.strip(), sku=sku, price=price, stock=stock, active=active)
+    product = Product(
+        name=name.strip(), sku=sku, price=price, stock=stock, stock_received=stock, active=active
+    )
     session.add(product)
     _flush_unique(session, "sku_taken", taken)
     audit.record(
@@ -229,7 +234,9 @@ def update_product(
         product.name = changes.name.strip()
     if changes.price is not None:
         product.price = changes.price
-    if changes.stock is not None:
+    if changes.stock is not None and changes.stock != product.stock:
+        # Staff setting the stock received (or wrote off) the difference.
+        product.stock_received += changes.stock - product.stock
         product.stock = changes.stock
     if changes.active is not None:
         product.active = changes.active

@@ -12,20 +12,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import (
-    DEFAULT_STRATEGY,
-    LineToProcess,
     OrderStatus,
-    Strategy,
-    ensure_processable,
     find_shortages,
     format_order_number,
     insufficient_stock,
     parse_order_number,
-    plan_processing,
 )
 from ordermill.errors import (
     Conflict,
@@ -35,7 +30,7 @@ from ordermill.errors import (
     order_not_found,
 )
 from ordermill.models import utcnow
-from ordermill.services import audit
+from ordermill.services import audit, timeline
 from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.pagination import Page, decode_time_id_cursor, encode_cursor
 from ordermill.services.tables import (
@@ -61,6 +56,9 @@ class LineView:
     quantity_ordered: int
     quantity: int
     line_total: int
+    quantity_returned: int = 0
+    quantity_restocked: int = 0
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -77,7 +75,29 @@ class OrderView:
     note: str | None
     extra: dict[str, Any]
     total: int
+    payment_flow: str | None = None
+    paid: int = 0
+    refunded: int = 0
+    fulfilled: datetime | None = None
+    delivered: datetime | None = None
+    cancelled: datetime | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    cancel_reason: str | None = None
     lines: list[LineView] = field(default_factory=list)
+
+    @property
+    def expects_payment(self) -> bool:
+        """Whether money is owed for the order: it was processed and not cancelled."""
+        return self.status not in (OrderStatus.PENDING, OrderStatus.CANCELLED)
+
+    @property
+    def balance_due(self) -> int:
+        return max(self.total - self.paid, 0) if self.expects_payment else 0
+
+    @property
+    def is_fully_paid(self) -> bool:
+        return self.expects_payment and self.paid >= self.total
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +206,7 @@ def _insert_order(
     extra: dict[str, Any] | None,
     now: datetime,
     actor: Actor,
+    line_extra: Mapping[int, dict[str, Any]] | None = None,
 ) -> OrderView:
     line_values = [
         {
@@ -196,6 +217,7 @@ def _insert_order(
             "quantity_ordered": qty,
             "quantity": qty,
             "line_total": qty * catalog[pid].price,
+            "extra": line_extra.get(pid) if line_extra else None,
         }
         for pid, qty in wanted.items()
     ]
@@ -218,6 +240,7 @@ def _insert_order(
         .returning(orders.c.id)
     ).scalar_one()
     audit.record(session, actor, "order.created", "order", order_id, {"number": number})
+    timeline.record(session, order_id, "created", actor, {"number": number}, now=now)
     for values in line_values:
         values["order_id"] = order_id
     line_ids = (
@@ -251,6 +274,7 @@ def _insert_order(
                 quantity_ordered=v["quantity_ordered"],
                 quantity=v["quantity"],
                 line_total=v["line_total"],
+                extra=v["extra"],
             )
             for line_id, v in zip(line_ids, line_values, strict=True)
         ],
@@ -313,6 +337,15 @@ def _order_columns() -> list[Any]:
         orders.c.note,
         orders.c.extra,
         orders.c.total,
+        orders.c.payment_flow,
+        orders.c.paid,
+        orders.c.refunded,
+        orders.c.fulfilled,
+        orders.c.delivered,
+        orders.c.cancelled,
+        orders.c.carrier,
+        orders.c.tracking_number,
+        orders.c.cancel_reason,
     ]
 
 
@@ -327,6 +360,9 @@ def _line_columns() -> list[Any]:
         order_lines.c.quantity_ordered,
         order_lines.c.quantity,
         order_lines.c.line_total,
+        order_lines.c.quantity_returned,
+        order_lines.c.quantity_restocked,
+        order_lines.c.extra,
     ]
 
 
@@ -344,6 +380,15 @@ def _order_view(row: Any) -> OrderView:
         note=row.note,
         extra=row.extra or {},
         total=row.total,
+        payment_flow=row.payment_flow,
+        paid=row.paid,
+        refunded=row.refunded,
+        fulfilled=row.fulfilled,
+        delivered=row.delivered,
+        cancelled=row.cancelled,
+        carrier=row.carrier,
+        tracking_number=row.tracking_number,
+        cancel_reason=row.cancel_reason,
     )
 
 
@@ -357,6 +402,9 @@ def _line_view(row: Any) -> LineView:
         quantity_ordered=row.quantity_ordered,
         quantity=row.quantity,
         line_total=row.line_total,
+        quantity_returned=row.quantity_returned,
+        quantity_restocked=row.quantity_restocked,
+        extra=row.extra,
     )
 
 
@@ -461,150 +509,6 @@ def delete_order(session: Session, order_id: int, *, actor: Actor = SYSTEM) -> N
         code="order_not_deletable",
         status=status,
     )
-
-
-# ---------------------------------------------------------------- processing
-
-_take_stock = (
-    update(products)
-    .where(products.c.id == bindparam("pid"), products.c.stock >= bindparam("qty"))
-    .values(stock=products.c.stock - bindparam("qty"))
-)
-_settle_line = (
-    update(order_lines)
-    .where(order_lines.c.id == bindparam("lid"))
-    .values(quantity=bindparam("qty"), line_total=bindparam("total"))
-)
-
-
-def process_order(
-    session: Session,
-    order_id: int,
-    strategy: Strategy = DEFAULT_STRATEGY,
-    *,
-    now: datetime | None = None,
-    actor: Actor = SYSTEM,
-) -> OrderView:
-    """Process a pending order: settle lines, take stock, charge the customer.
-
-    All-or-nothing inside the caller's transaction. Every check that can fail
-    runs before the first write, so a failure leaves nothing to undo (which
-    lets bulk processing keep many orders in one transaction).
-    """
-    now = now or utcnow()
-    # 1. Lock the order and its customer (in that order), reading the lines with them.
-    claim = (
-        select(
-            *_order_columns(),
-            customers.c.balance,
-            order_lines.c.id.label("line_id"),
-            order_lines.c.product_id,
-            order_lines.c.product_name,
-            order_lines.c.sku,
-            order_lines.c.unit_price,
-            order_lines.c.quantity_ordered,
-        )
-        .select_from(
-            orders.join(customers, customers.c.id == orders.c.customer_id).outerjoin(
-                order_lines, order_lines.c.order_id == orders.c.id
-            )
-        )
-        .where(orders.c.id == order_id)
-        .order_by(order_lines.c.id)
-        .with_for_update(of=[orders, customers], key_share=True)
-    )
-    rows = session.execute(claim).all()
-    if not rows:
-        raise order_not_found(order_id)
-    head = rows[0]
-    view = _order_view(head)
-    ensure_processable(order_ref=view.number, status=view.status, balance=head.balance)
-
-    lines = [
-        LineToProcess(r.line_id, r.product_id, r.quantity_ordered, r.unit_price)
-        for r in rows
-        if r.line_id is not None
-    ]
-    # 2. Lock the products in id order (every writer does), reading their stock.
-    product_ids = sorted({line.product_id for line in lines if line.product_id is not None})
-    stock: dict[int, int] = {}
-    if product_ids:
-        locked = session.execute(
-            select(products.c.id, products.c.stock)
-            .where(products.c.id.in_(product_ids))
-            .order_by(products.c.id)
-            .with_for_update(key_share=True)
-        )
-        stock = {row.id: row.stock for row in locked}
-    plan = plan_processing(
-        order_ref=view.number,
-        status=view.status,
-        balance=head.balance,
-        lines=lines,
-        stock=stock,
-        strategy=strategy,
-    )
-
-    # 3. Write: stock, adjusted lines, the order, the balance.
-    taken = plan.stock_taken
-    if taken:
-        result = session.execute(
-            _take_stock, [{"pid": pid, "qty": qty} for pid, qty in sorted(taken.items())]
-        )
-        if result.rowcount != len(taken):  # type: ignore[attr-defined]
-            raise RuntimeError(f"stock changed under a lock while processing order {order_id}")
-    adjusted = [line for line in plan.lines if line.adjusted]
-    if adjusted:
-        session.execute(
-            _settle_line,
-            [{"lid": ln.line_id, "qty": ln.quantity, "total": ln.line_total} for ln in adjusted],
-        )
-    total = plan.total
-    session.execute(
-        update(orders)
-        .where(orders.c.id == order_id)
-        .values(
-            status=OrderStatus.PROCESSED.value,
-            processed=now,
-            strategy=strategy.value,
-            total=total,
-        )
-    )
-    charged = session.execute(
-        update(customers)
-        .where(customers.c.id == view.customer_id, customers.c.balance > 0)
-        .values(balance=customers.c.balance - total)
-    )
-    if charged.rowcount != 1:  # type: ignore[attr-defined]
-        raise RuntimeError(f"balance changed under a lock while processing order {order_id}")
-    audit.record(
-        session,
-        actor,
-        "order.processed",
-        "order",
-        order_id,
-        {"strategy": strategy.value, "total": total, "customer_id": view.customer_id},
-    )
-
-    view.status = OrderStatus.PROCESSED.value
-    view.processed = now
-    view.strategy = strategy.value
-    view.total = total
-    snapshot = {r.line_id: r for r in rows if r.line_id is not None}
-    view.lines = [
-        LineView(
-            id=ln.line_id,
-            product_id=ln.product_id,
-            name=snapshot[ln.line_id].product_name,
-            sku=snapshot[ln.line_id].sku,
-            unit_price=ln.unit_price,
-            quantity_ordered=ln.quantity_ordered,
-            quantity=ln.quantity,
-            line_total=ln.line_total,
-        )
-        for ln in plan.lines
-    ]
-    return view
 
 
 def pending_order_ids(session: Session, *, after_id: int = 0, limit: int = 1000) -> list[int]:

@@ -22,6 +22,9 @@ users = cast(Table, models.User.__table__)
 api_tokens = cast(Table, models.ApiToken.__table__)
 login_throttle = cast(Table, models.LoginThrottle.__table__)
 audit_log = cast(Table, models.AuditLog.__table__)
+payments = cast(Table, models.Payment.__table__)
+ledger_entries = cast(Table, models.LedgerEntry.__table__)
+order_events = cast(Table, models.OrderEvent.__table__)
 
 
 def upsert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:

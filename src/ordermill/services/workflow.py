@@ -1,0 +1,752 @@
+"""The order workflow's use cases: process, pay, fulfil, deliver, cancel, return, expire.
+
+Every status change goes through ``_transition``: it locks the order (and the
+customer when money may move) in the one lock order every writer uses (order,
+customer, then products by id), asks ``ordermill.domain.workflow`` whether the
+action is allowed, runs the plugins' hooks, applies the effects and records
+them on the timeline, the ledger and the audit log, all in the caller's
+transaction. A refusal raises before the first write, so nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from ordermill import plugins
+from ordermill.domain.orders import (
+    DEFAULT_STRATEGY,
+    HOLDS_STOCK,
+    LineToProcess,
+    OrderStatus,
+    Strategy,
+    plan_processing,
+)
+from ordermill.domain.workflow import (
+    Action,
+    OrderFacts,
+    PaymentFlow,
+    Verdict,
+    available_actions,
+    require,
+    settle,
+)
+from ordermill.errors import Conflict, InvalidInput, order_not_found
+from ordermill.models import utcnow
+from ordermill.services import audit, ledger, timeline
+from ordermill.services.audit import SYSTEM, Actor
+from ordermill.services.ledger import EntryKind
+from ordermill.services.orders import (
+    LineView,
+    OrderView,
+    _line_columns,
+    _order_columns,
+    _order_view,
+)
+from ordermill.services.tables import customers, order_lines, orders, payments, products
+
+MAX_METHOD = 40
+MAX_REFERENCE = 200
+
+
+@dataclass(slots=True)
+class _Claimed:
+    view: OrderView
+    balance: int
+
+    @property
+    def status(self) -> OrderStatus:
+        return OrderStatus(self.view.status)
+
+    def facts(self, flow: PaymentFlow = PaymentFlow.BALANCE) -> OrderFacts:
+        return OrderFacts(
+            status=self.status,
+            total=self.view.total,
+            paid=self.view.paid,
+            balance=self.balance,
+            returnable=sum(ln.quantity - ln.quantity_returned for ln in self.view.lines),
+            flow=flow,
+        )
+
+
+def _claim(
+    session: Session,
+    order_id: int,
+    *,
+    lock: bool = True,
+    lock_customer: bool = True,
+    customer_id: int | None = None,
+) -> _Claimed:
+    """The order, its lines and its customer's balance in one statement, locked for a change.
+
+    ``customer_id`` restricts the lookup to that customer's orders (another's is not found).
+    """
+    line_columns = [column.label(f"l_{column.name}") for column in _line_columns()]
+    stmt = (
+        select(*_order_columns(), customers.c.balance, *line_columns)
+        .select_from(
+            orders.join(customers, customers.c.id == orders.c.customer_id).outerjoin(
+                order_lines, order_lines.c.order_id == orders.c.id
+            )
+        )
+        .where(orders.c.id == order_id)
+        .order_by(order_lines.c.id)
+    )
+    if lock:
+        stmt = stmt.with_for_update(
+            of=[orders, customers] if lock_customer else [orders], key_share=True
+        )
+    rows = session.execute(stmt).all()
+    if not rows or (customer_id is not None and rows[0].customer_id != customer_id):
+        raise order_not_found(order_id)
+    view = _order_view(rows[0])
+    view.lines = [
+        LineView(
+            id=row.l_id,
+            product_id=row.l_product_id,
+            name=row.l_product_name,
+            sku=row.l_sku,
+            unit_price=row.l_unit_price,
+            quantity_ordered=row.l_quantity_ordered,
+            quantity=row.l_quantity,
+            line_total=row.l_line_total,
+            quantity_returned=row.l_quantity_returned,
+            quantity_restocked=row.l_quantity_restocked,
+            extra=row.l_extra,
+        )
+        for row in rows
+        if row.l_id is not None
+    ]
+    return _Claimed(view, int(rows[0].balance))
+
+
+def _transition(
+    session: Session,
+    claimed: _Claimed,
+    action: Action,
+    payload: dict[str, Any],
+    actor: Actor,
+    apply: Callable[[], OrderView],
+    *,
+    flow: PaymentFlow = PaymentFlow.BALANCE,
+    by_customer: bool = False,
+) -> OrderView:
+    """Check, run the hooks around ``apply``, and return the order as it is after."""
+    view = claimed.view
+    verdict = require(action, claimed.facts(flow), view.number, by_customer=by_customer)
+    if verdict.repeat:  # fulfil a fulfilled order: a success that changes nothing
+        return view
+    previous = view.status
+    plugins.call(
+        "pre_transition",
+        order=replace(view),
+        action=action.value,
+        payload=payload,
+        actor=actor.label,
+    )
+    if not plugins.has("post_transition"):
+        return apply()
+    # A post hook may still veto: its savepoint undoes this order's writes and only
+    # them, so a batch sharing the transaction keeps its other orders.
+    with session.begin_nested():
+        after = apply()
+        plugins.call(
+            "post_transition",
+            order=after,
+            action=action.value,
+            previous_status=previous,
+            actor=actor.label,
+        )
+    return after
+
+
+def _set_order(session: Session, order_id: int, **values: Any) -> None:
+    session.execute(update(orders).where(orders.c.id == order_id).values(**values))
+
+
+_take_stock = (
+    update(products)
+    .where(products.c.id == bindparam("pid"), products.c.stock >= bindparam("qty"))
+    .values(stock=products.c.stock - bindparam("qty"))
+)
+_put_back_stock = (
+    update(products)
+    .where(products.c.id == bindparam("pid"))
+    .values(stock=products.c.stock + bindparam("qty"))
+)
+_settle_line = (
+    update(order_lines)
+    .where(order_lines.c.id == bindparam("lid"))
+    .values(quantity=bindparam("qty"), line_total=bindparam("total"))
+)
+_return_line = (
+    update(order_lines)
+    .where(order_lines.c.id == bindparam("lid"))
+    .values(
+        quantity_returned=order_lines.c.quantity_returned + bindparam("qty"),
+        quantity_restocked=order_lines.c.quantity_restocked + bindparam("restocked"),
+    )
+)
+
+
+def _restock(session: Session, units: dict[int, int]) -> None:
+    """Put units back on the shelves, in product id order like every writer."""
+    if units:
+        session.execute(
+            _put_back_stock, [{"pid": pid, "qty": qty} for pid, qty in sorted(units.items())]
+        )
+
+
+# ---------------------------------------------------------------- process
+
+
+def process_order(
+    session: Session,
+    order_id: int,
+    strategy: Strategy = DEFAULT_STRATEGY,
+    *,
+    flow: PaymentFlow = PaymentFlow.BALANCE,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> OrderView:
+    """Process a pending order: settle the lines against the stock and take it; then,
+    with flow ``balance``, charge the total to the customer's balance (``processed``),
+    or with flow ``advance`` wait for the payment (``awaiting_payment``).
+    """
+    now = now or utcnow()
+    claimed = _claim(session, order_id)
+    view = claimed.view
+
+    def apply() -> OrderView:
+        lines = [
+            LineToProcess(ln.id, ln.product_id, ln.quantity_ordered, ln.unit_price)
+            for ln in view.lines
+        ]
+        product_ids = sorted({ln.product_id for ln in lines if ln.product_id is not None})
+        stock: dict[int, int] = {}
+        if product_ids:
+            locked = session.execute(
+                select(products.c.id, products.c.stock)
+                .where(products.c.id.in_(product_ids))
+                .order_by(products.c.id)
+                .with_for_update(key_share=True)
+            )
+            stock = {row.id: row.stock for row in locked}
+        plan = plan_processing(lines=lines, stock=stock, strategy=strategy)
+
+        taken = plan.stock_taken
+        if taken:
+            result = session.execute(
+                _take_stock, [{"pid": pid, "qty": qty} for pid, qty in sorted(taken.items())]
+            )
+            if result.rowcount != len(taken):  # type: ignore[attr-defined]
+                raise RuntimeError(f"stock changed under a lock while processing {order_id}")
+        adjusted = [line for line in plan.lines if line.adjusted]
+        if adjusted:
+            session.execute(
+                _settle_line,
+                [
+                    {"lid": ln.line_id, "qty": ln.quantity, "total": ln.line_total}
+                    for ln in adjusted
+                ],
+            )
+        total = plan.total
+        paid = 0
+        events: list[tuple[str, dict[str, Any]]] = [
+            (
+                "processed",
+                {
+                    "strategy": strategy.value,
+                    "flow": flow.value,
+                    "total": total,
+                    "adjustments": [
+                        {
+                            "line_id": ln.line_id,
+                            "ordered": ln.quantity_ordered,
+                            "processed": ln.quantity,
+                        }
+                        for ln in adjusted
+                    ],
+                },
+            )
+        ]
+        if flow is PaymentFlow.BALANCE and total > 0:
+            balance_after = ledger.post(
+                session,
+                view.customer_id,
+                EntryKind.CHARGE,
+                -total,
+                actor=actor,
+                order_id=order_id,
+                reason=f"order {view.number}",
+                now=now,
+                only_if_positive=True,
+            )
+            if balance_after is None:
+                raise RuntimeError(f"balance changed under a lock while processing {order_id}")
+            session.execute(
+                insert(payments).values(
+                    order_id=order_id,
+                    at=now,
+                    amount=total,
+                    credited=0,
+                    method="balance",
+                    reference=None,
+                    actor=actor.label,
+                )
+            )
+            paid = total
+            events.append(("payment", {"amount": total, "method": "balance", "credited": 0}))
+        status = settle(
+            OrderStatus.AWAITING_PAYMENT,
+            OrderFacts(OrderStatus.AWAITING_PAYMENT, total=total, paid=paid),
+        )
+        _set_order(
+            session,
+            order_id,
+            status=status.value,
+            processed=now,
+            strategy=strategy.value,
+            total=total,
+            payment_flow=flow.value,
+            paid=paid,
+        )
+        timeline.record_many(session, order_id, events, actor, now=now)
+        audit.record(
+            session,
+            actor,
+            "order.processed",
+            "order",
+            order_id,
+            {
+                "strategy": strategy.value,
+                "flow": flow.value,
+                "total": total,
+                "customer_id": view.customer_id,
+            },
+        )
+        settled = {ln.line_id: ln for ln in plan.lines}
+        for line in view.lines:
+            line.quantity = settled[line.id].quantity
+            line.line_total = settled[line.id].line_total
+        view.status = status.value
+        view.processed = now
+        view.strategy = strategy.value
+        view.total = total
+        view.payment_flow = flow.value
+        view.paid = paid
+        return view
+
+    payload = {"strategy": strategy.value, "flow": flow.value}
+    return _transition(session, claimed, Action.PROCESS, payload, actor, apply, flow=flow)
+
+
+# ---------------------------------------------------------------- pay
+
+
+def pay(
+    session: Session,
+    order_id: int,
+    *,
+    amount: int,
+    method: str,
+    reference: str | None = None,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> OrderView:
+    """Record a payment on an order awaiting payment.
+
+    The same reference twice is recorded once (the second call changes nothing).
+    When payments cover the total the order is processed; an overpayment is
+    credited to the customer's balance.
+    """
+    if amount <= 0:
+        raise InvalidInput("amount must be greater than 0", field="amount")
+    method = method.strip()
+    if not method or len(method) > MAX_METHOD:
+        raise InvalidInput(f"method must be 1 to {MAX_METHOD} characters", field="method")
+    if reference is not None and not (0 < len(reference.strip()) <= MAX_REFERENCE):
+        raise InvalidInput(f"reference must be 1 to {MAX_REFERENCE} characters", field="reference")
+    reference = reference.strip() if reference is not None else None
+    now = now or utcnow()
+    claimed = _claim(session, order_id)
+    view = claimed.view
+    if reference is not None:
+        seen = session.execute(
+            select(payments.c.id).where(
+                payments.c.order_id == order_id, payments.c.reference == reference
+            )
+        ).first()
+        if seen is not None:
+            return view
+
+    def apply() -> OrderView:
+        applied = min(amount, max(view.total - view.paid, 0))
+        credited = amount - applied
+        session.execute(
+            insert(payments).values(
+                order_id=order_id,
+                at=now,
+                amount=amount,
+                credited=credited,
+                method=method,
+                reference=reference,
+                actor=actor.label,
+            )
+        )
+        if credited:
+            ledger.post(
+                session,
+                view.customer_id,
+                EntryKind.CREDIT,
+                credited,
+                actor=actor,
+                order_id=order_id,
+                reason=f"overpayment of order {view.number}",
+                now=now,
+            )
+        paid = view.paid + applied
+        status = settle(
+            OrderStatus.AWAITING_PAYMENT,
+            OrderFacts(OrderStatus.AWAITING_PAYMENT, total=view.total, paid=paid),
+        )
+        _set_order(session, order_id, paid=paid, status=status.value)
+        detail = {
+            "amount": amount,
+            "method": method,
+            "reference": reference,
+            "credited": credited,
+            "fully_paid": status is OrderStatus.PROCESSED,
+        }
+        timeline.record(session, order_id, "payment", actor, detail, now=now)
+        audit.record(session, actor, "order.paid", "order", order_id, detail)
+        view.paid = paid
+        view.status = status.value
+        return view
+
+    payload = {"amount": amount, "method": method, "reference": reference}
+    return _transition(session, claimed, Action.PAY, payload, actor, apply)
+
+
+# ---------------------------------------------------------------- fulfil, deliver
+
+
+def fulfill(
+    session: Session,
+    order_id: int,
+    *,
+    carrier: str | None = None,
+    tracking_number: str | None = None,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> OrderView:
+    """Mark a paid order shipped. Fulfilling it again succeeds and keeps the first date."""
+    now = now or utcnow()
+    claimed = _claim(session, order_id, lock_customer=False)
+    view = claimed.view
+
+    def apply() -> OrderView:
+        status = OrderStatus.FULFILLED.value
+        _set_order(
+            session,
+            order_id,
+            status=status,
+            fulfilled=now,
+            carrier=carrier,
+            tracking_number=tracking_number,
+        )
+        detail = {"carrier": carrier, "tracking_number": tracking_number}
+        timeline.record(session, order_id, "fulfilled", actor, detail, now=now)
+        audit.record(session, actor, "order.fulfilled", "order", order_id, detail)
+        view.status, view.fulfilled = status, now
+        view.carrier, view.tracking_number = carrier, tracking_number
+        return view
+
+    payload = {"carrier": carrier, "tracking_number": tracking_number}
+    return _transition(session, claimed, Action.FULFILL, payload, actor, apply)
+
+
+def deliver(
+    session: Session, order_id: int, *, now: datetime | None = None, actor: Actor = SYSTEM
+) -> OrderView:
+    """Mark a shipped order delivered (again: no change)."""
+    now = now or utcnow()
+    claimed = _claim(session, order_id, lock_customer=False)
+    view = claimed.view
+
+    def apply() -> OrderView:
+        _set_order(session, order_id, status=OrderStatus.DELIVERED.value, delivered=now)
+        timeline.record(session, order_id, "delivered", actor, {}, now=now)
+        audit.record(session, actor, "order.delivered", "order", order_id)
+        view.status, view.delivered = OrderStatus.DELIVERED.value, now
+        return view
+
+    return _transition(session, claimed, Action.DELIVER, {}, actor, apply)
+
+
+# ---------------------------------------------------------------- cancel
+
+
+def cancel(
+    session: Session,
+    order_id: int,
+    *,
+    reason: str,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+    customer_id: int | None = None,
+    only_from: OrderStatus | None = None,
+) -> OrderView:
+    """Cancel an order that has not shipped: its stock goes back to the shelves and what
+    was paid is refunded to the customer's balance.
+
+    ``customer_id`` is a customer cancelling their own order (only before it is paid).
+    With ``only_from``, an order in any other state is returned unchanged.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("a reason is required", field="reason")
+    now = now or utcnow()
+    claimed = _claim(session, order_id, customer_id=customer_id)
+    view = claimed.view
+    if only_from is not None and claimed.status is not only_from:
+        return view
+
+    def apply() -> OrderView:
+        units: dict[int, int] = {}
+        if claimed.status in HOLDS_STOCK:
+            for line in view.lines:
+                back = line.quantity - line.quantity_restocked
+                if line.product_id is not None and back > 0:
+                    units[line.product_id] = units.get(line.product_id, 0) + back
+        _restock(session, units)
+        refund = view.paid - view.refunded
+        if refund > 0:
+            ledger.post(
+                session,
+                view.customer_id,
+                EntryKind.REFUND,
+                refund,
+                actor=actor,
+                order_id=order_id,
+                reason=f"order {view.number} cancelled",
+                now=now,
+            )
+        refunded = view.refunded + max(refund, 0)
+        _set_order(
+            session,
+            order_id,
+            status=OrderStatus.CANCELLED.value,
+            cancelled=now,
+            cancel_reason=reason,
+            refunded=refunded,
+        )
+        detail = {"reason": reason, "restocked": sum(units.values()), "refunded": max(refund, 0)}
+        timeline.record(session, order_id, "cancelled", actor, detail, now=now)
+        audit.record(session, actor, "order.cancelled", "order", order_id, detail)
+        view.status, view.cancelled, view.cancel_reason = OrderStatus.CANCELLED.value, now, reason
+        view.refunded = refunded
+        return view
+
+    return _transition(
+        session,
+        claimed,
+        Action.CANCEL,
+        {"reason": reason},
+        actor,
+        apply,
+        by_customer=customer_id is not None,
+    )
+
+
+# ---------------------------------------------------------------- return
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnLine:
+    line_id: int
+    quantity: int
+    restock: bool | None = None  # None: the request's default
+
+
+def return_order(
+    session: Session,
+    order_id: int,
+    *,
+    lines: Sequence[ReturnLine] | None = None,
+    restock: bool = False,
+    reason: str | None = None,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> OrderView:
+    """Take back a shipped order, whole (``lines`` None) or some lines and quantities.
+
+    Returned units are refunded to the customer's balance at the price paid, and
+    put back in stock where asked.
+    """
+    now = now or utcnow()
+    claimed = _claim(session, order_id)
+    view = claimed.view
+    by_id = {line.id: line for line in view.lines}
+    if lines is None:
+        wanted = [
+            ReturnLine(ln.id, ln.quantity - ln.quantity_returned)
+            for ln in view.lines
+            if ln.quantity > ln.quantity_returned
+        ]
+    else:
+        wanted = _check_return_lines(lines, by_id)
+
+    def apply() -> OrderView:
+        units: dict[int, int] = {}
+        changes = []
+        refund = 0
+        for item in wanted:
+            line = by_id[item.line_id]
+            back = restock if item.restock is None else item.restock
+            product_id = line.product_id
+            restocked = item.quantity if back and product_id is not None else 0
+            if restocked and product_id is not None:
+                units[product_id] = units.get(product_id, 0) + restocked
+            changes.append({"lid": line.id, "qty": item.quantity, "restocked": restocked})
+            refund += item.quantity * line.unit_price
+            line.quantity_returned += item.quantity
+            line.quantity_restocked += restocked
+        refund = min(refund, view.paid - view.refunded)
+        _restock(session, units)
+        session.execute(_return_line, changes)
+        if refund > 0:
+            ledger.post(
+                session,
+                view.customer_id,
+                EntryKind.REFUND,
+                refund,
+                actor=actor,
+                order_id=order_id,
+                reason=f"return of order {view.number}",
+                now=now,
+            )
+        refunded = view.refunded + max(refund, 0)
+        _set_order(session, order_id, status=OrderStatus.RETURNED.value, refunded=refunded)
+        detail = {
+            "reason": reason,
+            "lines": [
+                {"line_id": c["lid"], "quantity": c["qty"], "restocked": c["restocked"]}
+                for c in changes
+            ],
+            "refunded": max(refund, 0),
+        }
+        timeline.record(session, order_id, "returned", actor, detail, now=now)
+        audit.record(session, actor, "order.returned", "order", order_id, detail)
+        view.status, view.refunded = OrderStatus.RETURNED.value, refunded
+        return view
+
+    payload = {
+        "lines": [{"line_id": w.line_id, "quantity": w.quantity} for w in wanted],
+        "restock": restock,
+        "reason": reason,
+    }
+    return _transition(session, claimed, Action.RETURN, payload, actor, apply)
+
+
+def _check_return_lines(
+    lines: Iterable[ReturnLine], by_id: dict[int, LineView]
+) -> list[ReturnLine]:
+    merged: dict[int, ReturnLine] = {}
+    for item in lines:
+        if item.line_id not in by_id:
+            raise InvalidInput(f"line {item.line_id} is not a line of this order", field="lines")
+        if item.quantity <= 0:
+            raise InvalidInput("quantity must be at least 1", field="lines")
+        if item.line_id in merged:
+            raise InvalidInput(f"line {item.line_id} is listed twice", field="lines")
+        merged[item.line_id] = item
+    if not merged:
+        raise InvalidInput(
+            "name at least one line, or leave lines out to return all", field="lines"
+        )
+    for item in merged.values():
+        line = by_id[item.line_id]
+        left = line.quantity - line.quantity_returned
+        if item.quantity > left:
+            raise Conflict(
+                f"Line {line.id} ({line.sku}) has {left} unit(s) left to return, "
+                f"not {item.quantity}.",
+                code="return_exceeds_quantity",
+                line_id=line.id,
+                returnable=left,
+            )
+    return list(merged.values())
+
+
+# ---------------------------------------------------------------- reading
+
+
+def actions(
+    session: Session,
+    order_id: int,
+    *,
+    flow: PaymentFlow = PaymentFlow.BALANCE,
+    customer_id: int | None = None,
+) -> tuple[OrderView, list[Verdict]]:
+    """The order and every action with whether it is allowed now, and why not.
+
+    For a customer (``customer_id``) only the actions they may take themselves.
+    """
+    claimed = _claim(session, order_id, lock=False, customer_id=customer_id)
+    facts = claimed.facts(flow)
+    if customer_id is not None:
+        return claimed.view, available_actions(facts, (Action.CANCEL,), by_customer=True)
+    return claimed.view, available_actions(facts)
+
+
+# ---------------------------------------------------------------- expiry
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    order_id: int
+    number: str
+    processed: datetime | None
+    units: int  # stock released
+
+
+def expirable(
+    session: Session, cutoff: datetime, *, after_id: int = 0, limit: int = 500
+) -> list[Expired]:
+    """Orders awaiting payment since before ``cutoff``, oldest id first."""
+    rows = session.execute(
+        select(orders.c.id, orders.c.number, orders.c.processed)
+        .where(
+            orders.c.status == OrderStatus.AWAITING_PAYMENT.value,
+            orders.c.processed < cutoff,
+            orders.c.id > after_id,
+        )
+        .order_by(orders.c.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    held: dict[int, int] = {row.id: 0 for row in rows}
+    for order_id, quantity, restocked in session.execute(
+        select(
+            order_lines.c.order_id, order_lines.c.quantity, order_lines.c.quantity_restocked
+        ).where(order_lines.c.order_id.in_(list(held)), order_lines.c.product_id.is_not(None))
+    ):
+        held[order_id] += quantity - restocked
+    return [Expired(row.id, row.number, row.processed, held[row.id]) for row in rows]
+
+
+def expire(
+    session: Session, order_id: int, *, reason: str, actor: Actor = SYSTEM
+) -> OrderView | None:
+    """Cancel one order still awaiting payment; ``None`` when it no longer is (paid meanwhile)."""
+    view = cancel(
+        session, order_id, reason=reason, actor=actor, only_from=OrderStatus.AWAITING_PAYMENT
+    )
+    return view if view.status == OrderStatus.CANCELLED.value else None
