@@ -33,7 +33,8 @@ class Permission(StrEnum):
     PRODUCTS_WRITE = "products:write"
     CARTS_MANAGE = "carts:manage"  # any customer's cart, on their behalf
     ORDERS_READ = "orders:read"
-    ORDERS_WRITE = "orders:write"  # create, process, delete pending
+    ORDERS_WRITE = "orders:write"  # create, delete pending, workflow actions, notes
+    ORDERS_REORDER = "orders:reorder"  # put an order back in the cart (customers: their own)
     USERS_MANAGE = "users:manage"  # users, API tokens, the audit log
 
 
@@ -46,11 +47,14 @@ _STAFF = _EVERYONE | {
     Permission.CARTS_MANAGE,
     Permission.ORDERS_READ,
     Permission.ORDERS_WRITE,
+    Permission.ORDERS_REORDER,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ANONYMOUS: frozenset(_EVERYONE),
-    Role.CUSTOMER: frozenset(_EVERYONE | {Permission.SESSION, Permission.SELF_SERVICE}),
+    Role.CUSTOMER: frozenset(
+        _EVERYONE | {Permission.SESSION, Permission.SELF_SERVICE, Permission.ORDERS_REORDER}
+    ),
     Role.STAFF: frozenset(_STAFF),
     Role.ADMIN: frozenset(
         _STAFF | {Permission.CUSTOMERS_DELETE, Permission.BALANCE_ADJUST, Permission.USERS_MANAGE}

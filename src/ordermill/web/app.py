@@ -20,7 +20,17 @@ from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep
 from ordermill.web.middleware import RejectNulInUrl
 from ordermill.web.problems import install_error_handlers
-from ordermill.web.routers import auth, carts, customers, me, orders, problems, products, users
+from ordermill.web.routers import (
+    auth,
+    carts,
+    customers,
+    me,
+    orders,
+    problems,
+    products,
+    users,
+    workflow,
+)
 
 DESCRIPTION = """
 Order management for independent online stores.
@@ -80,7 +90,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
-    for module in (auth, me, customers, products, carts, orders, users):
+    for module in (auth, me, customers, products, carts, orders, workflow, users):
         app.include_router(module.router)
 
     _document_only_real_statuses(app)

@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
-from ordermill.services.carts import CartView
+from ordermill.domain.workflow import TRANSITIONS, Verdict
+from ordermill.services.carts import CartView, Reordered
 from ordermill.services.orders import OrderView
 from ordermill.web.schemas import (
+    ActionPublic,
+    ActionsPublic,
     Adjustment,
     CartItemPublic,
     CartPublic,
     OrderLinePublic,
     OrderPublic,
+    ReorderAdded,
+    ReorderPublic,
+    ReorderUnavailable,
 )
 
 
 def order_public(view: OrderView) -> OrderPublic:
-    lines = [OrderLinePublic.model_validate(line) for line in view.lines]
+    lines = [
+        OrderLinePublic(
+            id=line.id,
+            product_id=line.product_id,
+            name=line.name,
+            sku=line.sku,
+            unit_price=line.unit_price,
+            quantity_ordered=line.quantity_ordered,
+            quantity=line.quantity,
+            line_total=line.line_total,
+            quantity_returned=line.quantity_returned,
+            quantity_restocked=line.quantity_restocked,
+            extra=line.extra or {},
+        )
+        for line in view.lines
+    ]
     adjustments = (
         [
             Adjustment(
@@ -43,6 +64,17 @@ def order_public(view: OrderView) -> OrderPublic:
         note=view.note,
         extra=view.extra,
         total=view.total,
+        payment_flow=view.payment_flow,
+        paid=view.paid,
+        refunded=view.refunded,
+        balance_due=view.balance_due,
+        is_fully_paid=view.is_fully_paid,
+        fulfilled=view.fulfilled,
+        carrier=view.carrier,
+        tracking_number=view.tracking_number,
+        delivered=view.delivered,
+        cancelled=view.cancelled,
+        cancel_reason=view.cancel_reason,
         lines=lines,
         adjustments=adjustments,
     )
@@ -53,4 +85,29 @@ def cart_public(view: CartView) -> CartPublic:
         customer_id=view.customer_id,
         items=[CartItemPublic.model_validate(item) for item in view.items],
         total=view.total,
+    )
+
+
+def actions_public(view: OrderView, verdicts: list[Verdict]) -> ActionsPublic:
+    return ActionsPublic(
+        order_id=view.id,
+        status=view.status,
+        actions=[
+            ActionPublic(
+                action=v.action,
+                label=TRANSITIONS[v.action].label,
+                allowed=v.allowed,
+                reason=v.reason,
+                message=v.message,
+            )
+            for v in verdicts
+        ],
+    )
+
+
+def reorder_public(result: Reordered) -> ReorderPublic:
+    return ReorderPublic(
+        cart=cart_public(result.cart),
+        added=[ReorderAdded(**item) for item in result.added],
+        unavailable=[ReorderUnavailable(**item) for item in result.unavailable],
     )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, fi
 
 from ordermill.domain.money import format_amount, parse_amount
 from ordermill.domain.orders import Strategy
+from ordermill.domain.workflow import Action, PaymentFlow
 from ordermill.errors import InvalidInput
 
 Money = Annotated[
@@ -178,11 +179,17 @@ class CartPublic(BaseModel):
     total: Money
 
 
+FlowField = Field(
+    default=None, description="balance or advance; the store's ORDERMILL_PAYMENT_FLOW if left out"
+)
+
+
 class CheckoutRequest(RequestModel):
     shipping_address: Text | None = None
     note: Text | None = None
     process: bool = False
     strategy: Strategy = Strategy.ADJUST
+    flow: PaymentFlow | None = FlowField
 
 
 # ---------------------------------------------------------------- orders
@@ -201,6 +208,7 @@ class OrderCreate(RequestModel):
     extra: dict[str, Any] | None = Field(default=None, description="Store-specific data")
     process: bool = Field(default=False, description="Also process the order right away")
     strategy: Strategy = Strategy.ADJUST
+    flow: PaymentFlow | None = FlowField
 
 
 class OrderProcess(RequestModel):
@@ -208,6 +216,7 @@ class OrderProcess(RequestModel):
 
     process: Any = Field(description="true processes the order; any other value leaves it as is")
     strategy: Strategy = Strategy.ADJUST
+    flow: PaymentFlow | None = FlowField
 
 
 class OrderLinePublic(BaseModel):
@@ -221,6 +230,9 @@ class OrderLinePublic(BaseModel):
     quantity_ordered: int
     quantity: int = Field(description="What processing settled on (the ordered quantity before)")
     line_total: Money
+    quantity_returned: int
+    quantity_restocked: int = Field(description="Returned units put back in stock")
+    extra: dict[str, Any] = Field(description="Store-specific data copied from the cart item")
 
 
 class Adjustment(BaseModel):
@@ -246,10 +258,144 @@ class OrderPublic(BaseModel):
     note: str | None
     extra: dict[str, Any]
     total: Money
+    payment_flow: str | None = Field(description="balance or advance, once processed")
+    paid: Money = Field(description="Payments applied to the order")
+    refunded: Money = Field(description="Given back to the customer's balance")
+    balance_due: Money = Field(description="Still to be paid")
+    is_fully_paid: bool
+    fulfilled: datetime | None = Field(description="When it was shipped")
+    carrier: str | None
+    tracking_number: str | None
+    delivered: datetime | None
+    cancelled: datetime | None
+    cancel_reason: str | None
     lines: list[OrderLinePublic]
     adjustments: list[Adjustment] = Field(
         description="Lines whose processed quantity differs from the ordered one"
     )
+
+
+# ---------------------------------------------------------------- workflow actions
+
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ProcessAction(RequestModel):
+    strategy: Strategy = Strategy.ADJUST
+    flow: PaymentFlow | None = FlowField
+
+
+class PayAction(RequestModel):
+    amount: AmountIn = Field(description="Money received (more than the balance due is credited)")
+    method: Annotated[str, Field(min_length=1, max_length=40)] = Field(
+        description="bank_transfer, cash, card…"
+    )
+    reference: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="The payment's reference: the same one is recorded once"
+    )
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount(cls, value: Any) -> int:
+        minor = amount_field(value, "amount")
+        if minor <= 0:
+            raise ValueError("amount must be greater than 0")
+        return minor
+
+
+class FulfillAction(RequestModel):
+    carrier: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    tracking_number: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+
+class CancelAction(RequestModel):
+    reason: Reason
+
+
+class ReturnLineIn(RequestModel):
+    line_id: Id
+    quantity: Quantity
+    restock: bool | None = Field(default=None, description="Overrides the request's restock")
+
+
+class ReturnAction(RequestModel):
+    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=500)] | None = Field(
+        default=None, description="Lines and quantities; leave out to return everything left"
+    )
+    restock: bool = Field(default=False, description="Put the returned units back in stock")
+    reason: Reason | None = None
+
+
+class CustomerCancel(RequestModel):
+    reason: Reason | None = None
+
+
+class ActionPublic(BaseModel):
+    action: Action
+    label: str
+    allowed: bool
+    reason: str | None = Field(description="Why not, as a stable code (null when allowed)")
+    message: str | None = Field(description="Why not, for people")
+
+
+class ActionsPublic(BaseModel):
+    order_id: int
+    status: str
+    actions: list[ActionPublic]
+
+
+class EventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    kind: str
+    actor: str
+    visibility: str
+    detail: dict[str, Any]
+
+
+class NoteCreate(RequestModel):
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
+    visibility: Annotated[str, Field(pattern="^(staff|customer)$")] = Field(
+        default="staff", description="staff (the default) or customer (shown on their order)"
+    )
+
+
+class LedgerEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    kind: str = Field(description="charge, refund, credit or adjustment")
+    amount: Money = Field(description="Signed: a charge is negative")
+    balance_after: Money
+    order_id: int | None
+    reason: str | None
+    actor: str
+
+
+class ReorderAdded(BaseModel):
+    product_id: int
+    sku: str
+    quantity: int
+    unit_price: Money = Field(description="Today's price")
+    price_then: Money = Field(description="The price on the original order")
+    available: int
+
+
+class ReorderUnavailable(BaseModel):
+    line_id: int
+    product_id: int | None
+    name: str
+    sku: str
+    reason: str = Field(description="product_removed or product_inactive")
+
+
+class ReorderPublic(BaseModel):
+    cart: CartPublic
+    added: list[ReorderAdded]
+    unavailable: list[ReorderUnavailable]
 
 
 class Problem(BaseModel):

@@ -91,6 +91,7 @@ def checkout(
             note=options.note,
             process=options.process,
             strategy=options.strategy,
+            flow=options.flow or settings.payment_flow,
             actor=actor_of(staff),
         )
         return json_response(

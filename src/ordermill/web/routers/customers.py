@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 
 from ordermill.domain.access import Permission
-from ordermill.services import catalog
+from ordermill.services import catalog, ledger
 from ordermill.services import orders as order_service
 from ordermill.services.accounts import Principal
 from ordermill.web.account_schemas import BalanceAdjust, BalancePublic
@@ -16,7 +16,13 @@ from ordermill.web.deps import CursorQuery, DatabaseDep, IdPath, LimitQuery, Set
 from ordermill.web.http import check_if_match, json_response, page_response, resource_response
 from ordermill.web.present import order_public
 from ordermill.web.routers import problems
-from ordermill.web.schemas import CustomerCreate, CustomerPublic, CustomerUpdate, OrderPublic
+from ordermill.web.schemas import (
+    CustomerCreate,
+    CustomerPublic,
+    CustomerUpdate,
+    LedgerEntryPublic,
+    OrderPublic,
+)
 
 router = APIRouter(prefix="/api/customers", tags=["customers"])
 
@@ -139,6 +145,30 @@ def adjust_balance(
             session, customer_id, body.amount, reason=body.reason, actor=actor_of(admin)
         )
     return json_response(BalancePublic(customer_id=customer_id, balance=balance))
+
+
+@router.get(
+    "/{customer_id}/ledger",
+    response_model=list[LedgerEntryPublic],
+    responses=problems(400, 401, 403, 404),
+)
+def list_ledger(
+    customer_id: IdPath,
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    _staff: Annotated[Principal, requires(Permission.CUSTOMERS_READ)],
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+) -> Response:
+    """Every change to the customer's balance, newest first, with the balance after it."""
+    with database.read() as session:
+        page = ledger.list_entries(
+            session, customer_id, limit=page_limit(settings, limit), cursor=cursor
+        )
+    return page_response(
+        request, page, [LedgerEntryPublic.model_validate(entry) for entry in page.items]
+    )
 
 
 @router.get(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ordermill.domain.access import Permission
 from ordermill.errors import order_not_found
-from ordermill.services import carts, catalog
+from ordermill.services import carts, catalog, ledger, timeline, workflow
 from ordermill.services import orders as order_service
 from ordermill.services.accounts import Principal
 from ordermill.web.account_schemas import MeCheckout
@@ -33,14 +33,18 @@ from ordermill.web.http import (
     resource_response,
     run_idempotent,
 )
-from ordermill.web.present import cart_public, order_public
+from ordermill.web.present import actions_public, cart_public, order_public
 from ordermill.web.routers import problems
 from ordermill.web.routers.customers import patch_customer
 from ordermill.web.schemas import (
+    ActionsPublic,
     CartItemSet,
     CartPublic,
+    CustomerCancel,
     CustomerPublic,
     CustomerUpdate,
+    EventPublic,
+    LedgerEntryPublic,
     OrderPublic,
 )
 
@@ -171,3 +175,74 @@ def get_order(order_id: IdPath, request: Request, database: DatabaseDep, me: Me)
     if view.customer_id != me.customer_id:
         raise order_not_found(order_id)
     return resource_response(request, order_public(view))
+
+
+@router.get(
+    "/orders/{order_id}/actions",
+    response_model=ActionsPublic,
+    responses=problems(400, 401, 403, 404),
+)
+def list_order_actions(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
+    """What you may do with your order yourself (cancel it before it is paid), and why not."""
+    with database.read() as session:
+        view, verdicts = workflow.actions(session, order_id, customer_id=_customer_id(me))
+    return json_response(actions_public(view, verdicts))
+
+
+@router.post(
+    "/orders/{order_id}/actions/cancel",
+    response_model=OrderPublic,
+    responses=problems(400, 401, 403, 404, 409, 422),
+)
+def cancel_order(
+    order_id: IdPath,
+    request: Request,
+    database: DatabaseDep,
+    me: Me,
+    idempotency_key: IdempotencyKey = None,
+    body: Annotated[CustomerCancel | None, Body()] = None,
+) -> Response:
+    """Cancel your order while it is `pending` or `awaiting_payment`; money paid is
+    refunded to your balance."""
+    options = body or CustomerCancel()
+    reason = options.reason or "cancelled by the customer"
+
+    def work(session: Session) -> Response:
+        view = workflow.cancel(
+            session, order_id, reason=reason, actor=actor_of(me), customer_id=_customer_id(me)
+        )
+        return json_response(order_public(view))
+
+    payload = options.model_dump(mode="json")
+    return run_idempotent(database, request, idempotency_key, payload, work, owner=me)
+
+
+@router.get(
+    "/orders/{order_id}/events",
+    response_model=list[EventPublic],
+    responses=problems(400, 401, 403, 404),
+)
+def list_order_events(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
+    """Your order's timeline (without the store's internal notes)."""
+    with database.read() as session:
+        events = timeline.list_events(session, order_id, customer_id=_customer_id(me))
+    return json_response([EventPublic.model_validate(event) for event in events])
+
+
+@router.get("/ledger", response_model=list[LedgerEntryPublic], responses=problems(400, 401, 403))
+def list_ledger(
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    me: Me,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+) -> Response:
+    """Your store balance's history, newest first."""
+    with database.read() as session:
+        page = ledger.list_entries(
+            session, _customer_id(me), limit=page_limit(settings, limit), cursor=cursor
+        )
+    return page_response(
+        request, page, [LedgerEntryPublic.model_validate(entry) for entry in page.items]
+    )

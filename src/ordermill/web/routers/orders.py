@@ -12,6 +12,7 @@ from ordermill.domain.access import Permission
 from ordermill.domain.orders import OrderStatus
 from ordermill.errors import InvalidInput
 from ordermill.services import orders as order_service
+from ordermill.services import workflow
 from ordermill.services.accounts import Principal
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import (
@@ -106,8 +107,12 @@ def create_order(
             actor=actor_of(writer),
         )
         if body.process:
-            order = order_service.process_order(
-                session, order.id, body.strategy, actor=actor_of(writer)
+            order = workflow.process_order(
+                session,
+                order.id,
+                body.strategy,
+                flow=body.flow or settings.payment_flow,
+                actor=actor_of(writer),
             )
         return json_response(
             order_public(order), 201, headers={"Location": f"/api/orders/{order.id}"}
@@ -145,6 +150,7 @@ def process_order(
     body: OrderProcess,
     request: Request,
     database: DatabaseDep,
+    settings: SettingsDep,
     writer: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -158,7 +164,13 @@ def process_order(
             return json_response(order_public(order_service.get_order(session, order_id)))
 
     def work(session: Session) -> Response:
-        view = order_service.process_order(session, order_id, body.strategy, actor=actor_of(writer))
+        view = workflow.process_order(
+            session,
+            order_id,
+            body.strategy,
+            flow=body.flow or settings.payment_flow,
+            actor=actor_of(writer),
+        )
         return json_response(order_public(view))
 
     return run_idempotent(
