@@ -62,7 +62,21 @@ def test_readme_curl_examples_work_as_written(database: Database) -> None:
         )
 
     assert result.returncode == 0, result.stderr
-    topped_up, fetched, whatever, processed, ignored, refused_delete = json_documents(result.stdout)
+    (
+        topped_up,
+        fetched,
+        whatever,
+        processed,
+        ignored,
+        refused_delete,
+        actions,
+        fulfilled,
+        delivered,
+        returned,
+        cancelled,
+        ledger,
+        events,
+    ) = json_documents(result.stdout)
 
     assert topped_up["balance"] == "50.00"
     assert fetched["status"] == "pending"
@@ -91,3 +105,30 @@ def test_readme_curl_examples_work_as_written(database: Database) -> None:
 
     assert refused_delete["status"] == 409
     assert refused_delete["code"] == "order_not_deletable"
+
+    allowed = {a["action"]: (a["allowed"], a["reason"]) for a in actions["actions"]}
+    assert allowed["pay"] == (False, "already_paid")
+    assert allowed["fulfill"] == (True, None)
+    assert fulfilled["status"] == "fulfilled"
+    assert fulfilled["tracking_number"] == "JD014600006281"
+    assert delivered["status"] == "delivered"
+    assert returned["status"] == "returned"
+    assert returned["refunded"] == "4.20"
+    assert returned["lines"][1]["quantity_restocked"] == 1
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["refunded"] == "4.20"
+    assert [(e["kind"], e["amount"], e["balance_after"]) for e in ledger] == [
+        ("refund", "4.20", "25.00"),
+        ("refund", "4.20", "20.80"),
+        ("charge", "-4.20", "16.60"),
+        ("charge", "-29.20", "20.80"),
+        ("adjustment", "50.00", "50.00"),
+    ]
+    assert [e["kind"] for e in events] == [
+        "created",
+        "processed",
+        "payment",
+        "fulfilled",
+        "delivered",
+        "returned",
+    ]
