@@ -262,17 +262,24 @@ def available_actions(
     return [check(action, facts, by_customer=by_customer) for action in actions]
 
 
+def refused(
+    action: Action, status: OrderStatus, reason: str, order_ref: int | str
+) -> TransitionRefused:
+    """The 409 for ``action`` refused with ``reason`` on an order in ``status``."""
+    return TransitionRefused(
+        f"Can't {action.value} order {order_ref}: {REASONS[reason]}",
+        code=reason,
+        action=action.value,
+        status=status.value,
+    )
+
+
 def require(action: Action, facts: OrderFacts, order_ref: int | str, **kw: bool) -> Verdict:
     """``check``, raising ``TransitionRefused`` (409) with the reason when not allowed."""
     verdict = check(action, facts, **kw)
     if not verdict.allowed:
         assert verdict.reason is not None
-        raise TransitionRefused(
-            f"Can't {action.value} order {order_ref}: {REASONS[verdict.reason]}",
-            code=verdict.reason,
-            action=action.value,
-            status=facts.status.value,
-        )
+        raise refused(action, facts.status, verdict.reason, order_ref)
     return verdict
 
 

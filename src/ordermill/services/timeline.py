@@ -63,13 +63,12 @@ def record(
 
 def record_many(
     session: Session,
-    order_id: int,
-    events: list[tuple[str, dict[str, Any]]],
+    events: list[tuple[int, str, dict[str, Any]]],
     actor: Actor,
     *,
     now: datetime | None = None,
 ) -> None:
-    """Several customer-visible events of one change, in one statement."""
+    """Customer-visible events ``(order id, kind, detail)`` in one statement."""
     at = now or utcnow()
     session.execute(
         insert(order_events),
@@ -82,7 +81,7 @@ def record_many(
                 "visibility": Visibility.CUSTOMER.value,
                 "detail": detail,
             }
-            for kind, detail in events
+            for order_id, kind, detail in events
         ],
     )
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import BigInteger, Integer, Text, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ordermill import plugins
@@ -33,10 +34,12 @@ from ordermill.domain.workflow import (
     PaymentFlow,
     Verdict,
     available_actions,
+    check,
+    refused,
     require,
     settle,
 )
-from ordermill.errors import Conflict, InvalidInput, order_not_found
+from ordermill.errors import Conflict, InvalidInput, OrdermillError, order_not_found
 from ordermill.models import utcnow
 from ordermill.services import audit, ledger, timeline
 from ordermill.services.audit import SYSTEM, Actor
@@ -48,7 +51,14 @@ from ordermill.services.orders import (
     _order_columns,
     _order_view,
 )
-from ordermill.services.tables import customers, order_lines, orders, payments, products
+from ordermill.services.tables import (
+    customers,
+    ledger_entries,
+    order_lines,
+    orders,
+    payments,
+    products,
+)
 
 MAX_METHOD = 40
 MAX_REFERENCE = 200
@@ -105,24 +115,25 @@ def _claim(
     if not rows or (customer_id is not None and rows[0].customer_id != customer_id):
         raise order_not_found(order_id)
     view = _order_view(rows[0])
-    view.lines = [
-        LineView(
-            id=row.l_id,
-            product_id=row.l_product_id,
-            name=row.l_product_name,
-            sku=row.l_sku,
-            unit_price=row.l_unit_price,
-            quantity_ordered=row.l_quantity_ordered,
-            quantity=row.l_quantity,
-            line_total=row.l_line_total,
-            quantity_returned=row.l_quantity_returned,
-            quantity_restocked=row.l_quantity_restocked,
-            extra=row.l_extra,
-        )
-        for row in rows
-        if row.l_id is not None
-    ]
+    view.lines = [_line_from(row) for row in rows if row.l_id is not None]
     return _Claimed(view, int(rows[0].balance))
+
+
+def _line_from(row: Any) -> LineView:
+    """An order line from a row whose line columns are prefixed ``l_``."""
+    return LineView(
+        id=row.l_id,
+        product_id=row.l_product_id,
+        name=row.l_product_name,
+        sku=row.l_sku,
+        unit_price=row.l_unit_price,
+        quantity_ordered=row.l_quantity_ordered,
+        quantity=row.l_quantity,
+        line_total=row.l_line_total,
+        quantity_returned=row.l_quantity_returned,
+        quantity_restocked=row.l_quantity_restocked,
+        extra=row.l_extra,
+    )
 
 
 def _transition(
@@ -172,12 +183,29 @@ def _set_order(session: Session, order_id: int, **values: Any) -> None:
 _take_stock = (
     update(products)
     .where(products.c.id == bindparam("pid"), products.c.stock >= bindparam("qty"))
-    .values(stock=products.c.stock - bindparam("qty"))
+    .values(stock=products.c.stock - bindparam("qty"), updated=bindparam("now"))
 )
 _put_back_stock = (
     update(products)
     .where(products.c.id == bindparam("pid"))
     .values(stock=products.c.stock + bindparam("qty"))
+)
+_mark_processed = (
+    update(orders)
+    .where(orders.c.id == bindparam("oid"))
+    .values(
+        status=bindparam("st"),
+        processed=bindparam("now"),
+        strategy=bindparam("strat"),
+        total=bindparam("tot"),
+        payment_flow=bindparam("flw"),
+        paid=bindparam("pd"),
+    )
+)
+_charge = (
+    update(customers)
+    .where(customers.c.id == bindparam("cid"))
+    .values(balance=customers.c.balance - bindparam("amt"), updated=bindparam("now"))
 )
 _settle_line = (
     update(order_lines)
@@ -218,47 +246,134 @@ def process_order(
     with flow ``balance``, charge the total to the customer's balance (``processed``),
     or with flow ``advance`` wait for the payment (``awaiting_payment``).
     """
-    now = now or utcnow()
-    claimed = _claim(session, order_id)
-    view = claimed.view
+    outcome = process_orders(session, [order_id], strategy, flow=flow, now=now, actor=actor)
+    result = outcome[order_id]
+    if isinstance(result, OrdermillError):
+        raise result
+    return result
 
-    def apply() -> OrderView:
+
+def process_orders(
+    session: Session,
+    order_ids: Sequence[int],
+    strategy: Strategy = DEFAULT_STRATEGY,
+    *,
+    flow: PaymentFlow = PaymentFlow.BALANCE,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> dict[int, OrderView | OrdermillError]:
+    """Process several orders at once, set-based: the processed order, or why not, per id.
+
+    Locks are taken phase by phase, each in id order (the orders, then their
+    customers, then their products), so batches and single orders never deadlock.
+    Orders are settled one after another in id order against the stock and the
+    balances left by the ones before; a refused order writes nothing, and the
+    writes of the others go out in one statement per table.
+    """
+    now = now or utcnow()
+    ids = sorted(set(order_ids))
+    if plugins.has("post_transition") and len(ids) > 1:
+        # A post hook may veto after the writes: one savepoint per order keeps the others.
+        results: dict[int, OrderView | OrdermillError] = {}
+        for order_id in ids:
+            try:
+                with session.begin_nested():
+                    results.update(_process_set(session, [order_id], strategy, flow, now, actor))
+            except OrdermillError as exc:
+                results[order_id] = exc
+        return results
+    if plugins.has("post_transition"):
+        with session.begin_nested():
+            return _process_set(session, ids, strategy, flow, now, actor)
+    return _process_set(session, ids, strategy, flow, now, actor)
+
+
+def _process_set(
+    session: Session,
+    ids: list[int],
+    strategy: Strategy,
+    flow: PaymentFlow,
+    now: datetime,
+    actor: Actor,
+) -> dict[int, OrderView | OrdermillError]:
+    results: dict[int, OrderView | OrdermillError] = {}
+    claims = _claim_many(session, ids)
+    balances = {claim.view.customer_id: claim.balance for claim in claims.values()}
+    candidates: list[_Claimed] = []
+    for order_id in ids:
+        claim = claims.get(order_id)
+        if claim is None:
+            results[order_id] = order_not_found(order_id)
+            continue
+        verdict = check(Action.PROCESS, claim.facts(flow))
+        if not verdict.allowed:
+            results[order_id] = _refusal(Action.PROCESS, claim, verdict)
+            continue
+        candidates.append(claim)
+
+    product_ids = sorted(
+        {
+            line.product_id
+            for claim in candidates
+            for line in claim.view.lines
+            if line.product_id is not None
+        }
+    )
+    stock: dict[int, int] = {}
+    if product_ids:
+        locked = session.execute(
+            select(products.c.id, products.c.stock)
+            .where(products.c.id.in_(product_ids))
+            .order_by(products.c.id)
+            .with_for_update(key_share=True)
+        )
+        stock = {row.id: row.stock for row in locked}
+
+    taken: dict[int, int] = {}
+    settled_lines: list[dict[str, Any]] = []
+    order_rows: list[dict[str, Any]] = []
+    charges: dict[int, int] = {}
+    ledger_rows: list[dict[str, Any]] = []
+    payment_rows: list[dict[str, Any]] = []
+    events: list[tuple[int, str, dict[str, Any]]] = []
+    audits: list[tuple[int, dict[str, Any] | None]] = []
+    for claim in candidates:
+        view = claim.view
+        customer_id = view.customer_id
+        # The guards again, now against the balance the orders before this one left.
+        facts = replace(claim.facts(flow), balance=balances[customer_id])
+        verdict = check(Action.PROCESS, facts)
+        if not verdict.allowed:
+            results[view.id] = _refusal(Action.PROCESS, claim, verdict)
+            continue
         lines = [
             LineToProcess(ln.id, ln.product_id, ln.quantity_ordered, ln.unit_price)
             for ln in view.lines
         ]
-        product_ids = sorted({ln.product_id for ln in lines if ln.product_id is not None})
-        stock: dict[int, int] = {}
-        if product_ids:
-            locked = session.execute(
-                select(products.c.id, products.c.stock)
-                .where(products.c.id.in_(product_ids))
-                .order_by(products.c.id)
-                .with_for_update(key_share=True)
+        try:
+            plugins.call(
+                "pre_transition",
+                order=replace(view),
+                action=Action.PROCESS.value,
+                payload={"strategy": strategy.value, "flow": flow.value},
+                actor=actor.label,
             )
-            stock = {row.id: row.stock for row in locked}
-        plan = plan_processing(lines=lines, stock=stock, strategy=strategy)
-
-        taken = plan.stock_taken
-        if taken:
-            result = session.execute(
-                _take_stock, [{"pid": pid, "qty": qty} for pid, qty in sorted(taken.items())]
-            )
-            if result.rowcount != len(taken):  # type: ignore[attr-defined]
-                raise RuntimeError(f"stock changed under a lock while processing {order_id}")
+            plan = plan_processing(lines=lines, stock=stock, strategy=strategy)
+        except OrdermillError as exc:
+            results[view.id] = exc
+            continue
+        for product_id, quantity in plan.stock_taken.items():
+            stock[product_id] -= quantity
+            taken[product_id] = taken.get(product_id, 0) + quantity
         adjusted = [line for line in plan.lines if line.adjusted]
-        if adjusted:
-            session.execute(
-                _settle_line,
-                [
-                    {"lid": ln.line_id, "qty": ln.quantity, "total": ln.line_total}
-                    for ln in adjusted
-                ],
-            )
+        settled_lines.extend(
+            {"lid": ln.line_id, "qty": ln.quantity, "total": ln.line_total} for ln in adjusted
+        )
         total = plan.total
         paid = 0
-        events: list[tuple[str, dict[str, Any]]] = [
+        events.append(
             (
+                view.id,
                 "processed",
                 {
                     "strategy": strategy.value,
@@ -274,61 +389,52 @@ def process_order(
                     ],
                 },
             )
-        ]
+        )
         if flow is PaymentFlow.BALANCE and total > 0:
-            balance_after = ledger.post(
-                session,
-                view.customer_id,
-                EntryKind.CHARGE,
-                -total,
-                actor=actor,
-                order_id=order_id,
-                reason=f"order {view.number}",
-                now=now,
-                only_if_positive=True,
+            balances[customer_id] -= total
+            charges[customer_id] = charges.get(customer_id, 0) + total
+            ledger_rows.append(
+                {
+                    "customer_id": customer_id,
+                    "at": now,
+                    "kind": EntryKind.CHARGE.value,
+                    "amount": -total,
+                    "balance_after": balances[customer_id],
+                    "order_id": view.id,
+                    "reason": f"order {view.number}",
+                    "actor": actor.label,
+                }
             )
-            if balance_after is None:
-                raise RuntimeError(f"balance changed under a lock while processing {order_id}")
-            session.execute(
-                insert(payments).values(
-                    order_id=order_id,
-                    at=now,
-                    amount=total,
-                    credited=0,
-                    method="balance",
-                    reference=None,
-                    actor=actor.label,
-                )
+            payment_rows.append(
+                {
+                    "order_id": view.id,
+                    "at": now,
+                    "amount": total,
+                    "credited": 0,
+                    "method": "balance",
+                    "reference": None,
+                    "actor": actor.label,
+                }
             )
             paid = total
-            events.append(("payment", {"amount": total, "method": "balance", "credited": 0}))
+            events.append(
+                (view.id, "payment", {"amount": total, "method": "balance", "credited": 0})
+            )
         status = settle(
             OrderStatus.AWAITING_PAYMENT,
             OrderFacts(OrderStatus.AWAITING_PAYMENT, total=total, paid=paid),
         )
-        _set_order(
-            session,
-            order_id,
-            status=status.value,
-            processed=now,
-            strategy=strategy.value,
-            total=total,
-            payment_flow=flow.value,
-            paid=paid,
-        )
-        timeline.record_many(session, order_id, events, actor, now=now)
-        audit.record(
-            session,
-            actor,
-            "order.processed",
-            "order",
-            order_id,
-            {
-                "strategy": strategy.value,
-                "flow": flow.value,
-                "total": total,
-                "customer_id": view.customer_id,
-            },
+        order_rows.append({"oid": view.id, "st": status.value, "tot": total, "pd": paid})
+        audits.append(
+            (
+                view.id,
+                {
+                    "strategy": strategy.value,
+                    "flow": flow.value,
+                    "total": total,
+                    "customer_id": customer_id,
+                },
+            )
         )
         settled = {ln.line_id: ln for ln in plan.lines}
         for line in view.lines:
@@ -340,10 +446,127 @@ def process_order(
         view.total = total
         view.payment_flow = flow.value
         view.paid = paid
-        return view
+        results[view.id] = view
 
-    payload = {"strategy": strategy.value, "flow": flow.value}
-    return _transition(session, claimed, Action.PROCESS, payload, actor, apply, flow=flow)
+    # Writes, one statement per table for the whole set.
+    if taken:
+        rows = [{"pid": pid, "qty": qty} for pid, qty in sorted(taken.items())]
+        if _bulk(session, _TAKE_STOCK, rows, now=now) != len(taken):
+            raise RuntimeError("stock changed under a lock while processing orders")
+    if settled_lines:
+        _bulk(session, _SETTLE_LINES, settled_lines)
+    if order_rows:
+        _bulk(session, _MARK_PROCESSED, order_rows, now=now, strat=strategy.value, flw=flow.value)
+    if charges:
+        rows = [{"cid": cid, "amt": amount} for cid, amount in sorted(charges.items())]
+        _bulk(session, _CHARGE, rows, now=now)
+        session.execute(insert(ledger_entries), ledger_rows)
+        session.execute(insert(payments), payment_rows)
+    if events:
+        timeline.record_many(session, events, actor, now=now)
+    audit.record_many(session, actor, "order.processed", "order", audits)
+    return results
+
+
+# On PostgreSQL a set of rows is updated by one statement joining arrays of values
+# (``unnest``) instead of one pipelined statement per row: a few times faster for a
+# batch. SQLite runs in-process, where ``executemany`` of the Core statement is as
+# fast, so it keeps that.
+@dataclass(frozen=True, slots=True)
+class _BulkUpdate:
+    core: Any  # the per-row Core statement (SQLite)
+    sql: str  # the PostgreSQL statement over arrays named like the Core bind parameters
+    arrays: tuple[tuple[str, str], ...]  # (parameter, PostgreSQL array type)
+
+
+_ARRAY_TYPES: dict[str, Any] = {
+    "integer[]": ARRAY(Integer()),
+    "bigint[]": ARRAY(BigInteger()),
+    "text[]": ARRAY(Text()),
+}
+_TAKE_STOCK = _BulkUpdate(
+    _take_stock,
+    "UPDATE products AS p SET stock = p.stock - v.qty, updated = :now "
+    "FROM unnest(:pid, :qty) AS v(pid, qty) WHERE p.id = v.pid AND p.stock >= v.qty",
+    (("pid", "integer[]"), ("qty", "integer[]")),
+)
+_SETTLE_LINES = _BulkUpdate(
+    _settle_line,
+    "UPDATE order_lines AS l SET quantity = v.qty, line_total = v.total "
+    "FROM unnest(:lid, :qty, :total) AS v(lid, qty, total) WHERE l.id = v.lid",
+    (("lid", "integer[]"), ("qty", "integer[]"), ("total", "bigint[]")),
+)
+_MARK_PROCESSED = _BulkUpdate(
+    _mark_processed,
+    "UPDATE orders AS o SET status = v.st, processed = :now, strategy = :strat, "
+    "payment_flow = :flw, total = v.tot, paid = v.pd "
+    "FROM unnest(:oid, :st, :tot, :pd) AS v(oid, st, tot, pd) WHERE o.id = v.oid",
+    (("oid", "integer[]"), ("st", "text[]"), ("tot", "bigint[]"), ("pd", "bigint[]")),
+)
+_CHARGE = _BulkUpdate(
+    _charge,
+    "UPDATE customers AS c SET balance = c.balance - v.amt, updated = :now "
+    "FROM unnest(:cid, :amt) AS v(cid, amt) WHERE c.id = v.cid",
+    (("cid", "integer[]"), ("amt", "bigint[]")),
+)
+
+
+def _bulk(session: Session, spec: _BulkUpdate, rows: list[dict[str, Any]], **same: Any) -> int:
+    """Apply ``spec`` to ``rows`` (``same``: values shared by every row); returns the
+    number of rows changed."""
+    if session.get_bind().dialect.name != "postgresql":
+        result = session.execute(spec.core, [{**row, **same} for row in rows])
+        return int(result.rowcount)  # type: ignore[attr-defined]
+    params = dict(same)
+    for name, _kind in spec.arrays:
+        params[name] = [row[name] for row in rows]
+    binds = [bindparam(name, type_=_ARRAY_TYPES[kind]) for name, kind in spec.arrays]
+    result = session.execute(text(spec.sql).bindparams(*binds), params)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _refusal(action: Action, claim: _Claimed, verdict: Verdict) -> OrdermillError:
+    assert verdict.reason is not None
+    return refused(action, claim.status, verdict.reason, claim.view.number)
+
+
+def _claim_many(session: Session, ids: list[int]) -> dict[int, _Claimed]:
+    """Lock and read several orders with their lines, then their customers, each in id
+    order (one order: both in one statement)."""
+    if len(ids) == 1:
+        try:
+            return {ids[0]: _claim(session, ids[0])}
+        except OrdermillError:
+            return {}
+    line_columns = [column.label(f"l_{column.name}") for column in _line_columns()]
+    rows = session.execute(
+        select(*_order_columns(), *line_columns)
+        .select_from(orders.outerjoin(order_lines, order_lines.c.order_id == orders.c.id))
+        .where(orders.c.id.in_(ids))
+        .order_by(orders.c.id, order_lines.c.id)
+        .with_for_update(of=orders, key_share=True)
+    ).all()
+    views: dict[int, OrderView] = {}
+    for row in rows:
+        view = views.get(row.id)
+        if view is None:
+            view = views[row.id] = _order_view(row)
+        if row.l_id is not None:
+            view.lines.append(_line_from(row))
+    customer_ids = sorted({view.customer_id for view in views.values()})
+    balances: dict[int, int] = {}
+    if customer_ids:
+        locked = session.execute(
+            select(customers.c.id, customers.c.balance)
+            .where(customers.c.id.in_(customer_ids))
+            .order_by(customers.c.id)
+            .with_for_update(key_share=True)
+        )
+        balances = {row.id: row.balance for row in locked}
+    return {
+        order_id: _Claimed(view, int(balances[view.customer_id]))
+        for order_id, view in views.items()
+    }
 
 
 # ---------------------------------------------------------------- pay

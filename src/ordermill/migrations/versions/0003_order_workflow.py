@@ -158,7 +158,7 @@ def upgrade() -> None:
 # The database itself refuses to change or delete a ledger entry.
 IMMUTABLE_LEDGER = {
     "postgresql": [
-        "CREATE FUNCTION ledger_entries_immutable() RETURNS trigger LANGUAGE plpgsql AS "
+        "CREATE OR REPLACE FUNCTION ledger_entries_immutable() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN RAISE EXCEPTION 'ledger entries are immutable'; END $$",
         "CREATE TRIGGER ledger_entries_immutable BEFORE UPDATE OR DELETE ON ledger_entries "
         "FOR EACH ROW EXECUTE FUNCTION ledger_entries_immutable()",
@@ -204,5 +204,5 @@ def downgrade() -> None:
 
     op.drop_table("ledger_entries")
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION ledger_entries_immutable()")
+        op.execute("DROP FUNCTION IF EXISTS ledger_entries_immutable()")
     # ### end Alembic commands ###
