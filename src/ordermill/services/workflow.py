@@ -94,13 +94,16 @@ def _claim(
 ) -> _Claimed:
     """The order, its lines and its customer's balance in one statement, locked for a change.
 
+    The lines are locked with the order (every order has at least one): a statement
+    that waited for the lock then reads them as the transaction before it left them,
+    not as they were when it started (PostgreSQL re-reads only the rows it locks).
     ``customer_id`` restricts the lookup to that customer's orders (another's is not found).
     """
     line_columns = [column.label(f"l_{column.name}") for column in _line_columns()]
     stmt = (
         select(*_order_columns(), customers.c.balance, *line_columns)
         .select_from(
-            orders.join(customers, customers.c.id == orders.c.customer_id).outerjoin(
+            orders.join(customers, customers.c.id == orders.c.customer_id).join(
                 order_lines, order_lines.c.order_id == orders.c.id
             )
         )
@@ -108,9 +111,8 @@ def _claim(
         .order_by(order_lines.c.id)
     )
     if lock:
-        stmt = stmt.with_for_update(
-            of=[orders, customers] if lock_customer else [orders], key_share=True
-        )
+        locked = [orders, customers] if lock_customer else [orders]
+        stmt = stmt.with_for_update(of=[*locked, order_lines], key_share=True)
     rows = session.execute(stmt).all()
     if not rows or (customer_id is not None and rows[0].customer_id != customer_id):
         raise order_not_found(order_id)
@@ -541,10 +543,10 @@ def _claim_many(session: Session, ids: list[int]) -> dict[int, _Claimed]:
     line_columns = [column.label(f"l_{column.name}") for column in _line_columns()]
     rows = session.execute(
         select(*_order_columns(), *line_columns)
-        .select_from(orders.outerjoin(order_lines, order_lines.c.order_id == orders.c.id))
+        .select_from(orders.join(order_lines, order_lines.c.order_id == orders.c.id))
         .where(orders.c.id.in_(ids))
         .order_by(orders.c.id, order_lines.c.id)
-        .with_for_update(of=orders, key_share=True)
+        .with_for_update(of=[orders, order_lines], key_share=True)
     ).all()
     views: dict[int, OrderView] = {}
     for row in rows:
