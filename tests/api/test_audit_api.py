@@ -16,8 +16,7 @@ from fastapi.testclient import TestClient
 
 from ordermill.config import Settings
 from ordermill.db import Database
-from ordermill.services import accounts
-from ordermill.services import orders as order_service
+from ordermill.services import accounts, workflow
 from ordermill.web.app import create_app
 from tests import factories
 from tests.api.helpers import assert_problem, assert_utc_timestamp, get_json, next_link
@@ -105,7 +104,7 @@ def update_customer(store: Store, me: Caller) -> int:
 
 
 def delete_customer(store: Store, me: Caller) -> int:
-    customer_id = factories.customer(store.database)
+    customer_id = factories.customer(store.database, balance=0)  # no ledger history
     me.ok("DELETE", f"/api/customers/{customer_id}")
     return customer_id
 
@@ -356,7 +355,7 @@ def register_a_taken_email(store: Store, me: Caller) -> httpx.Response:
 def delete_a_processed_order(store: Store, me: Caller) -> httpx.Response:
     order_id = _pending_order(store)
     with store.database.write() as session:
-        order_service.process_order(session, order_id)
+        workflow.process_order(session, order_id)
     return me.request("DELETE", f"/api/orders/{order_id}")
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from ordermill.db import Database
 from ordermill.domain.orders import ProcessingFailed, Strategy
+from ordermill.domain.workflow import TransitionRefused
 from ordermill.errors import Conflict, InvalidInput, NotFound, OrdermillError
 from ordermill.services import catalog
 from ordermill.services.orders import (
@@ -22,9 +23,9 @@ from ordermill.services.orders import (
     get_order_by_number,
     list_orders,
     place_order,
-    process_order,
 )
 from ordermill.services.tables import order_counters, order_lines
+from ordermill.services.workflow import process_order
 from tests.factories import balance_of, customer, product, stock_of
 
 JAN_2026 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
@@ -589,7 +590,7 @@ def test_a_customer_without_a_positive_balance_is_refused(database: Database, ba
     placed = place(database, buyer, (pen, 1))
 
     # When the order is processed
-    with pytest.raises(ProcessingFailed) as exc:
+    with pytest.raises(TransitionRefused) as exc:
         process(database, placed.id)
 
     # Then it fails on balance, and nothing changes
@@ -604,7 +605,7 @@ def test_insufficient_balance_is_reported_before_insufficient_stock(database: Da
     pen = product(database, stock=0)
     placed = place(database, buyer, (pen, 1))
 
-    with pytest.raises(ProcessingFailed) as exc:
+    with pytest.raises(TransitionRefused) as exc:
         process(database, placed.id, Strategy.REJECT)
 
     assert exc.value.code == "insufficient_balance"
@@ -619,7 +620,7 @@ def test_a_processed_order_is_not_processed_again(database: Database) -> None:
 
     # When it is processed again, with any strategy
     for strategy in Strategy:
-        with pytest.raises(ProcessingFailed) as exc:
+        with pytest.raises(TransitionRefused) as exc:
             process(database, placed.id, strategy, now=PROCESSED_AT + timedelta(days=1))
         assert exc.value.code == "already_processed"
         assert placed.number in exc.value.message
@@ -638,7 +639,7 @@ def test_already_processed_is_reported_before_insufficient_balance(database: Dat
     process(database, placed.id)
     assert balance_of(database, buyer) == 0
 
-    with pytest.raises(ProcessingFailed) as exc:
+    with pytest.raises(TransitionRefused) as exc:
         process(database, placed.id)
 
     assert exc.value.code == "already_processed"
@@ -665,7 +666,7 @@ def test_a_negative_balance_blocks_the_next_order(database: Database) -> None:
     second = place(database, buyer, (pen, 1))
     process(database, first.id)
 
-    with pytest.raises(ProcessingFailed) as exc:
+    with pytest.raises(TransitionRefused) as exc:
         process(database, second.id)
 
     assert exc.value.code == "insufficient_balance"

@@ -24,7 +24,8 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # What the spec lists for each role, written out in full rather than derived.
 EXPECTED = {
     Role.ANONYMOUS: {P.PUBLIC, P.CATALOG_READ},
-    Role.CUSTOMER: {P.PUBLIC, P.CATALOG_READ, P.SESSION, P.SELF_SERVICE},
+    # Reorder is the customer's for their own orders only; the route checks ownership.
+    Role.CUSTOMER: {P.PUBLIC, P.CATALOG_READ, P.SESSION, P.SELF_SERVICE, P.ORDERS_REORDER},
     Role.STAFF: {
         P.PUBLIC,
         P.CATALOG_READ,
@@ -35,6 +36,7 @@ EXPECTED = {
         P.CARTS_MANAGE,
         P.ORDERS_READ,
         P.ORDERS_WRITE,
+        P.ORDERS_REORDER,
     },
     Role.ADMIN: {
         P.PUBLIC,
@@ -46,6 +48,7 @@ EXPECTED = {
         P.CARTS_MANAGE,
         P.ORDERS_READ,
         P.ORDERS_WRITE,
+        P.ORDERS_REORDER,
         P.CUSTOMERS_DELETE,
         P.BALANCE_ADJUST,
         P.USERS_MANAGE,
@@ -72,7 +75,7 @@ def test_a_customer_can_do_everything_an_anonymous_visitor_can_and_more() -> Non
     customer = ROLE_PERMISSIONS[Role.CUSTOMER]
 
     assert anonymous < customer
-    assert customer - anonymous == {P.SESSION, P.SELF_SERVICE}
+    assert customer - anonymous == {P.SESSION, P.SELF_SERVICE, P.ORDERS_REORDER}
 
 
 def test_a_customer_touches_nothing_of_the_store_beyond_their_own_account() -> None:

@@ -1,4 +1,8 @@
-"""Order rules in plain Python: strategies, failure reasons, totals, order numbers."""
+"""Order rules in plain Python: strategies, stock shortages, totals, order numbers.
+
+Whether an order may be processed at all (not processed yet, a positive balance) is the
+workflow's job: see tests/unit/test_workflow_rules.py.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,11 @@ import pytest
 from ordermill.domain.orders import (
     DEFAULT_STRATEGY,
     LineToProcess,
-    OrderStatus,
     ProcessingFailed,
     ProcessingPlan,
     SettledLine,
     Shortage,
     Strategy,
-    ensure_processable,
     find_shortages,
     format_order_number,
     parse_order_number,
@@ -39,18 +41,8 @@ def plan(
     lines: Sequence[LineToProcess],
     stock: Mapping[int, int],
     strategy: Strategy = DEFAULT_STRATEGY,
-    *,
-    status: str = OrderStatus.PENDING,
-    balance: int = 100_00,
 ) -> ProcessingPlan:
-    return plan_processing(
-        order_ref="2026-00001",
-        status=status,
-        balance=balance,
-        lines=lines,
-        stock=stock,
-        strategy=strategy,
-    )
+    return plan_processing(lines=lines, stock=stock, strategy=strategy)
 
 
 def quantities(result: ProcessingPlan) -> dict[int, int]:
@@ -177,80 +169,15 @@ def test_reject_processes_an_order_whose_stock_suffices() -> None:
     assert result.total == 6_00
 
 
-# ---------------------------------------------------------------- failure reasons and their order
+# ---------------------------------------------------------------- processing and the balance
 
 
-def test_a_processed_order_is_not_processed_again() -> None:
-    with pytest.raises(ProcessingFailed) as exc:
-        plan([line(1, PEN, 1)], {PEN: 5}, status=OrderStatus.PROCESSED)
-
-    assert exc.value.code == "already_processed"
-    assert "2026-00001" in exc.value.message
-
-
-def test_already_processed_is_reported_before_insufficient_balance() -> None:
-    with pytest.raises(ProcessingFailed) as exc:
-        plan([line(1, PEN, 1)], {PEN: 5}, status=OrderStatus.PROCESSED, balance=0)
-
-    assert exc.value.code == "already_processed"
-
-
-def test_already_processed_is_reported_before_insufficient_stock() -> None:
-    with pytest.raises(ProcessingFailed) as exc:
-        plan([line(1, PEN, 9)], {PEN: 0}, Strategy.REJECT, status=OrderStatus.PROCESSED)
-
-    assert exc.value.code == "already_processed"
-
-
-def test_insufficient_balance_is_reported_before_insufficient_stock() -> None:
-    with pytest.raises(ProcessingFailed) as exc:
-        plan([line(1, PEN, 9)], {PEN: 0}, Strategy.REJECT, balance=0)
-
-    assert exc.value.code == "insufficient_balance"
-
-
-def test_a_balance_of_exactly_zero_is_refused() -> None:
-    with pytest.raises(ProcessingFailed) as exc:
-        plan([line(1, PEN, 1)], {PEN: 5}, balance=0)
-
-    assert exc.value.code == "insufficient_balance"
-    assert exc.value.detail == {"balance": 0}
-
-
-def test_a_negative_balance_is_refused() -> None:
-    with pytest.raises(ProcessingFailed) as exc:
-        plan([line(1, PEN, 1)], {PEN: 5}, balance=-1)
-
-    assert exc.value.code == "insufficient_balance"
-    assert exc.value.detail == {"balance": -1}
-
-
-def test_a_balance_of_one_minor_unit_is_enough_even_for_a_larger_total() -> None:
-    # The rule is "balance > 0", not "balance >= total": the balance may go negative.
-    result = plan([line(1, PEN, 3, 50_00)], {PEN: 5}, balance=1)
+def test_planning_ignores_the_balance_a_large_total_is_planned_in_full() -> None:
+    # The balance rule ("> 0", not ">= total") is a workflow guard that runs before the plan
+    # (tests/unit/test_workflow_rules.py); the plan settles the whole order against stock.
+    result = plan([line(1, PEN, 3, 50_00)], {PEN: 5})
 
     assert result.total == 150_00
-
-
-def test_ensure_processable_accepts_a_pending_order_with_a_positive_balance() -> None:
-    ensure_processable(order_ref=7, status=OrderStatus.PENDING, balance=1)
-
-
-@pytest.mark.parametrize(
-    ("status", "balance", "code"),
-    [
-        (OrderStatus.PROCESSED, 100, "already_processed"),
-        (OrderStatus.PROCESSED, 0, "already_processed"),
-        (OrderStatus.PENDING, 0, "insufficient_balance"),
-        (OrderStatus.PENDING, -500, "insufficient_balance"),
-    ],
-)
-def test_ensure_processable_checks_status_then_balance(
-    status: str, balance: int, code: str
-) -> None:
-    with pytest.raises(ProcessingFailed) as exc:
-        ensure_processable(order_ref=7, status=status, balance=balance)
-    assert exc.value.code == code
 
 
 # ---------------------------------------------------------------- lines sharing a product

@@ -274,7 +274,7 @@ def process_orders(
     """
     now = now or utcnow()
     ids = sorted(set(order_ids))
-    if plugins.has("post_transition") and len(ids) > 1:
+    if plugins.has("post_transition"):
         # A post hook may veto after the writes: one savepoint per order keeps the others.
         results: dict[int, OrderView | OrdermillError] = {}
         for order_id in ids:
@@ -284,9 +284,6 @@ def process_orders(
             except OrdermillError as exc:
                 results[order_id] = exc
         return results
-    if plugins.has("post_transition"):
-        with session.begin_nested():
-            return _process_set(session, ids, strategy, flow, now, actor)
     return _process_set(session, ids, strategy, flow, now, actor)
 
 
@@ -467,6 +464,15 @@ def _process_set(
     if events:
         timeline.record_many(session, events, actor, now=now)
     audit.record_many(session, actor, "order.processed", "order", audits)
+    for result in results.values():
+        if isinstance(result, OrderView):
+            plugins.call(
+                "post_transition",
+                order=result,
+                action=Action.PROCESS.value,
+                previous_status=OrderStatus.PENDING.value,
+                actor=actor.label,
+            )
     return results
 
 
