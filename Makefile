@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip
 help:
 	@echo "make run    install, migrate, load demo data into an empty store, serve on http://127.0.0.1:8000"
 	@echo "make test   install dev dependencies, then lint, type-check and run every test"
-	@echo "make bench  seed 100,000 orders and bulk-process them on SQLite and PostgreSQL"
+	@echo "make bench  run the benchmark suite (needs wrk and pgbench) and write docs/PERFORMANCE.md"
 	@echo "make format apply ruff's formatting and safe fixes"
 	@echo "make clean  remove the virtualenv and caches"
 
@@ -43,9 +43,11 @@ test: lint typecheck
 	$(BIN)/pytest
 
 BENCH_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+BENCH_RUNS ?= 3
+BENCH_SECONDS ?= 10
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/seed_and_process.py --runs 3 --postgres $(BENCH_POSTGRES_URL)
+	$(BIN)/python bench/suite.py --postgres $(BENCH_POSTGRES_URL) --runs $(BENCH_RUNS) --seconds $(BENCH_SECONDS)
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests bench

@@ -17,14 +17,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from ordermill import __version__
 from ordermill.cli_accounts import tokens_app, users_app
 from ordermill.cli_common import console, fail, friendly_errors, open_database, settings
+from ordermill.cli_export import orders_export
+from ordermill.cli_workflow import orders_actions, orders_expire, stock_app, workflow_app
 from ordermill.db import Database
 from ordermill.domain.money import format_amount
 from ordermill.domain.orders import Strategy
+from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import InvalidInput, OrdermillError
 from ordermill.migrate import upgrade
 from ordermill.models import Base
 from ordermill.services import orders as order_service
-from ordermill.services import seeding
+from ordermill.services import seeding, workflow
 from ordermill.services.audit import Actor
 
 app = typer.Typer(
@@ -34,11 +37,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Create, upgrade or reset the database schema.", no_args_is_help=True)
-orders_app = typer.Typer(help="Show and process orders.", no_args_is_help=True)
+orders_app = typer.Typer(help="Show, process, expire and export orders.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(orders_app, name="orders")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(workflow_app, name="workflow")
+app.add_typer(stock_app, name="stock")
+orders_app.command("expire")(orders_expire)
+orders_app.command("actions")(orders_actions)
+orders_app.command("export")(orders_export)
 
 
 EXIT_FAILED_ORDERS = 3
@@ -220,6 +228,15 @@ def orders_process(
     strategy: Annotated[
         Strategy, typer.Option(case_sensitive=False, help="What to do with short lines")
     ] = Strategy.ADJUST,
+    flow: Annotated[
+        PaymentFlow | None,
+        typer.Option(
+            case_sensitive=False,
+            help="balance: charge the balance; advance: hold stock until paid "
+            "[default: ORDERMILL_PAYMENT_FLOW]",
+            show_default=False,
+        ),
+    ] = None,
     batch_size: Annotated[
         int, typer.Option(min=1, max=10_000, help="Orders per transaction")
     ] = 500,
@@ -239,8 +256,10 @@ def orders_process(
 
         actor = Actor(f"cli:{getpass.getuser()}")
 
+        chosen_flow = flow or config.payment_flow
+
         def work(session: Any, order_id: int) -> None:
-            order_service.process_order(session, order_id, strategy, actor=actor)
+            workflow.process_order(session, order_id, strategy, flow=chosen_flow, actor=actor)
 
         def batches() -> Iterator[list[int]]:
             if not all_pending:
@@ -261,14 +280,17 @@ def orders_process(
             for batch in batches():
                 batch_tally: Counter[str] = Counter()
                 try:
-                    # Failed orders write nothing, so one transaction holds the whole batch.
+                    # Set-based: the whole batch in one transaction, a few statements per
+                    # table; refused orders write nothing and are counted by reason.
                     with database.write() as session:
-                        for order_id in batch:
-                            try:
-                                work(session, order_id)
-                                batch_tally["processed"] += 1
-                            except OrdermillError as exc:
-                                batch_tally[exc.code] += 1
+                        outcome = workflow.process_orders(
+                            session, batch, strategy, flow=chosen_flow, actor=actor
+                        )
+                    for result in outcome.values():
+                        if isinstance(result, OrdermillError):
+                            batch_tally[result.code] += 1
+                        else:
+                            batch_tally["processed"] += 1
                     tally.update(batch_tally)
                 except SQLAlchemyError:
                     _retry_each(database, batch, work, tally)
@@ -308,8 +330,26 @@ def orders_show(
         highlight=False,
     )
     console.print(f"created   {view.created.isoformat()}", highlight=False)
-    processed = view.processed.isoformat() if view.processed else "-"
-    console.print(f"processed {processed}", highlight=False)
+    for label, moment in (
+        ("processed", view.processed),
+        ("fulfilled", view.fulfilled),
+        ("delivered", view.delivered),
+        ("cancelled", view.cancelled),
+    ):
+        if moment is not None or label == "processed":
+            console.print(f"{label:<9} {moment.isoformat() if moment else '-'}", highlight=False)
+    if view.tracking_number or view.carrier:
+        console.print(
+            f"shipped   {view.carrier or ''} {view.tracking_number or ''}".rstrip(),
+            highlight=False,
+        )
+    if view.cancel_reason:
+        console.print(f"reason    {view.cancel_reason}", highlight=False)
+    console.print(
+        f"total {format_amount(view.total)} · paid {format_amount(view.paid)}"
+        f" · refunded {format_amount(view.refunded)} · due {format_amount(view.balance_due)}",
+        highlight=False,
+    )
     if view.strategy:
         console.print(f"strategy  {view.strategy}", highlight=False)
     if view.shipping_address:
@@ -317,7 +357,8 @@ def orders_show(
     if view.note:
         console.print(f"note      {view.note}", highlight=False)
     table = Table()
-    for column in ("SKU", "product", "unit price", "ordered", "quantity", "line total"):
+    columns = ("SKU", "product", "unit price", "ordered", "quantity", "returned", "line total")
+    for column in columns:
         table.add_column(column, justify="right" if column not in ("SKU", "product") else "left")
     for line in view.lines:
         table.add_row(
@@ -326,6 +367,7 @@ def orders_show(
             format_amount(line.unit_price),
             str(line.quantity_ordered),
             str(line.quantity),
+            str(line.quantity_returned),
             format_amount(line.line_total),
         )
     console.print(table)

@@ -1,0 +1,298 @@
+"""Exporting orders with their lines as CSV or JSON Lines, in bounded memory.
+
+Orders are read in keyset pages (``id > last id ORDER BY id LIMIT n``), each
+page's lines in one more statement, and written out before the next page is
+read: memory depends on the page size, not on how many orders the store holds.
+On PostgreSQL the whole export reads one snapshot (``REPEATABLE READ``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ordermill.domain.money import format_amount
+from ordermill.services.tables import order_lines, orders
+
+DEFAULT_PAGE_SIZE = 1000
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"  # one row per order line, the order's fields repeated on each
+    JSONL = "jsonl"  # one JSON object per order, its lines in a "lines" array
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFilters:
+    status: str | None = None
+    customer_id: int | None = None
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # exclusive
+
+
+@dataclass(slots=True)
+class ExportLine:
+    id: int
+    product_id: int | None
+    name: str
+    sku: str
+    unit_price: int
+    quantity_ordered: int
+    quantity: int
+    line_total: int
+
+
+@dataclass(slots=True)
+class ExportOrder:
+    id: int
+    number: str
+    customer_id: int
+    status: str
+    strategy: str | None
+    created: datetime
+    processed: datetime | None
+    currency: str
+    shipping_address: str | None
+    note: str | None
+    extra: dict[str, Any]
+    total: int
+    lines: list[ExportLine]
+
+
+CSV_COLUMNS = (
+    "order_id", "order_number", "customer_id", "status", "strategy", "created", "processed",
+    "currency", "order_total", "shipping_address", "note",
+    "line_id", "product_id", "sku", "product_name", "unit_price", "quantity_ordered",
+    "quantity", "line_total",
+)  # fmt: skip
+
+_ORDER_COLUMNS = (
+    orders.c.id,
+    orders.c.number,
+    orders.c.customer_id,
+    orders.c.status,
+    orders.c.strategy,
+    orders.c.created,
+    orders.c.processed,
+    orders.c.currency,
+    orders.c.shipping_address,
+    orders.c.note,
+    orders.c.extra,
+    orders.c.total,
+)
+_LINE_COLUMNS = (
+    order_lines.c.order_id,
+    order_lines.c.id,
+    order_lines.c.product_id,
+    order_lines.c.product_name,
+    order_lines.c.sku,
+    order_lines.c.unit_price,
+    order_lines.c.quantity_ordered,
+    order_lines.c.quantity,
+    order_lines.c.line_total,
+)
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, as the API writes timestamps."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def use_snapshot(session: Session) -> None:
+    """Make every page of an export read the same snapshot (call before the first read)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def iter_order_pages(
+    session: Session, filters: ExportFilters, *, page_size: int = DEFAULT_PAGE_SIZE
+) -> Iterator[list[ExportOrder]]:
+    """Orders oldest id first, with their lines, one keyset page at a time.
+
+    Each page costs two statements and is read only when the caller asks for it.
+    """
+    if page_size < 1:
+        raise ValueError("page_size must be at least 1")
+    base = select(*_ORDER_COLUMNS)
+    if filters.status is not None:
+        base = base.where(orders.c.status == filters.status)
+    if filters.customer_id is not None:
+        base = base.where(orders.c.customer_id == filters.customer_id)
+    if filters.created_from is not None:
+        base = base.where(orders.c.created >= filters.created_from)
+    if filters.created_to is not None:
+        base = base.where(orders.c.created < filters.created_to)
+    after = 0
+    while True:
+        rows = session.execute(
+            base.where(orders.c.id > after).order_by(orders.c.id).limit(page_size)
+        ).all()
+        if not rows:
+            return
+        page = [
+            ExportOrder(
+                id=row.id,
+                number=row.number,
+                customer_id=row.customer_id,
+                status=row.status,
+                strategy=row.strategy,
+                created=row.created,
+                processed=row.processed,
+                currency=row.currency,
+                shipping_address=row.shipping_address,
+                note=row.note,
+                extra=row.extra or {},
+                total=row.total,
+                lines=[],
+            )
+            for row in rows
+        ]
+        by_id = {order.id: order for order in page}
+        # Unfiltered, a page is a dense id range: one range scan of the lines' order_id index.
+        in_page = (
+            order_lines.c.order_id.between(page[0].id, page[-1].id)
+            if filters == ExportFilters()
+            else order_lines.c.order_id.in_(list(by_id))
+        )
+        line_rows = session.execute(
+            select(*_LINE_COLUMNS).where(in_page).order_by(order_lines.c.order_id, order_lines.c.id)
+        )
+        for line in line_rows:
+            owner = by_id.get(line.order_id)
+            if owner is not None:
+                owner.lines.append(
+                    ExportLine(
+                        id=line.id,
+                        product_id=line.product_id,
+                        name=line.product_name,
+                        sku=line.sku,
+                        unit_price=line.unit_price,
+                        quantity_ordered=line.quantity_ordered,
+                        quantity=line.quantity,
+                        line_total=line.line_total,
+                    )
+                )
+        yield page
+        if len(rows) < page_size:
+            return
+        after = page[-1].id
+
+
+def iter_orders(
+    session: Session, filters: ExportFilters, *, page_size: int = DEFAULT_PAGE_SIZE
+) -> Iterator[ExportOrder]:
+    """Every matching order with its lines, read lazily page by page."""
+    for page in iter_order_pages(session, filters, page_size=page_size):
+        yield from page
+
+
+def order_json(order: ExportOrder) -> dict[str, Any]:
+    """An order as one JSON Lines record: money as decimal strings, times in UTC."""
+    return {
+        "id": order.id,
+        "number": order.number,
+        "customer_id": order.customer_id,
+        "status": order.status,
+        "strategy": order.strategy,
+        "created": iso_utc(order.created),
+        "processed": iso_utc(order.processed),
+        "currency": order.currency,
+        "shipping_address": order.shipping_address,
+        "note": order.note,
+        "extra": order.extra,
+        "total": format_amount(order.total),
+        "lines": [
+            {
+                "id": line.id,
+                "product_id": line.product_id,
+                "name": line.name,
+                "sku": line.sku,
+                "unit_price": format_amount(line.unit_price),
+                "quantity_ordered": line.quantity_ordered,
+                "quantity": line.quantity,
+                "line_total": format_amount(line.line_total),
+            }
+            for line in order.lines
+        ],
+    }
+
+
+def write_jsonl(ordered: Iterable[ExportOrder], out: TextIO) -> int:
+    """One compact JSON object per line; returns the number of orders written."""
+    count = 0
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    for order in ordered:
+        out.write(dumps(order_json(order)))
+        out.write("\n")
+        count += 1
+    return count
+
+
+def write_csv(ordered: Iterable[ExportOrder], out: TextIO) -> int:
+    """A header, then one row per order line (an order without lines gets one row).
+
+    Returns the number of orders written.
+    """
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    no_line = ("",) * 8
+    for order in ordered:
+        head = (
+            order.id,
+            order.number,
+            order.customer_id,
+            order.status,
+            order.strategy or "",
+            iso_utc(order.created),
+            iso_utc(order.processed) or "",
+            order.currency,
+            format_amount(order.total),
+            order.shipping_address or "",
+            order.note or "",
+        )
+        if not order.lines:
+            writer.writerow(head + no_line)
+        else:
+            writer.writerows(
+                (
+                    *head,
+                    line.id,
+                    "" if line.product_id is None else line.product_id,
+                    line.sku,
+                    line.name,
+                    format_amount(line.unit_price),
+                    line.quantity_ordered,
+                    line.quantity,
+                    format_amount(line.line_total),
+                )
+                for line in order.lines
+            )
+        count += 1
+    return count
+
+
+def export_orders(
+    session: Session,
+    out: TextIO,
+    export_format: ExportFormat,
+    filters: ExportFilters | None = None,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> int:
+    """Write every matching order to ``out``; returns how many orders were written."""
+    use_snapshot(session)
+    ordered = iter_orders(session, filters or ExportFilters(), page_size=page_size)
+    if export_format is ExportFormat.CSV:
+        return write_csv(ordered, out)
+    return write_jsonl(ordered, out)
