@@ -20,6 +20,7 @@ from ordermill.services.orders import (
     _catalog_rows,
     _check_catalog,
     _insert_order,
+    assign_number,
     ensure_customer_exists,
 )
 from ordermill.services.tables import cart_items, carts, order_lines, orders, products, upsert
@@ -229,7 +230,7 @@ def checkout(
     )
     if process:
         order = process_order(session, order.id, strategy, flow=flow, actor=actor)
-    return order
+    return assign_number(session, order)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,13 @@ work neither deadlocks nor oversells.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import (
@@ -85,6 +86,12 @@ class OrderView:
     tracking_number: str | None = None
     cancel_reason: str | None = None
     lines: list[LineView] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """How messages name the order: its number, or its id while it is being created
+        (the number is given last, see ``assign_number``)."""
+        return str(self.id) if self.number.startswith("~") else self.number
 
     @property
     def expects_payment(self) -> bool:
@@ -222,8 +229,10 @@ def _insert_order(
         for pid, qty in wanted.items()
     ]
     total = sum(v["line_total"] for v in line_values)
-    # The counter is taken last among the reads so its lock is held as briefly as possible.
-    number = format_order_number(now.year, allocate_order_numbers(session, now.year))
+    # The number comes last (``assign_number``): its counter row stays locked until the
+    # transaction ends, and every new order waits for it. Until then the row holds a
+    # placeholder no other transaction can see.
+    number = f"~{secrets.token_hex(8)}"
     order_id = session.execute(
         insert(orders)
         .values(
@@ -239,8 +248,9 @@ def _insert_order(
         )
         .returning(orders.c.id)
     ).scalar_one()
-    audit.record(session, actor, "order.created", "order", order_id, {"number": number})
-    timeline.record(session, order_id, "created", actor, {"number": number}, now=now)
+    created = {"customer_id": customer_id, "total": total}
+    audit.record(session, actor, "order.created", "order", order_id, created)
+    timeline.record(session, order_id, "created", actor, created, now=now)
     for values in line_values:
         values["order_id"] = order_id
     line_ids = (
@@ -281,6 +291,19 @@ def _insert_order(
     )
 
 
+def assign_number(session: Session, view: OrderView) -> OrderView:
+    """Give a new order its number, as the last write of the transaction creating it.
+
+    The year's counter row is locked from here to the commit, so orders created at
+    the same moment get consecutive numbers, and a rollback hands its number back.
+    """
+    year = view.created.year
+    number = format_order_number(year, allocate_order_numbers(session, year))
+    session.execute(update(orders).where(orders.c.id == view.id).values(number=number))
+    view.number = number
+    return view
+
+
 def place_order(
     session: Session,
     *,
@@ -293,11 +316,14 @@ def place_order(
     require_stock: bool = False,
     now: datetime | None = None,
     actor: Actor = SYSTEM,
+    numbered: bool = True,
 ) -> OrderView:
     """Create a pending order with a snapshot of each product's name, SKU and price.
 
     Stock is taken when the order is processed; with ``require_stock`` an order
-    asking for more than the shelves hold is refused up front (checkout).
+    asking for more than the shelves hold is refused up front (checkout). With
+    ``numbered=False`` the caller does more work first and then calls
+    ``assign_number`` last, before its transaction commits.
     """
     wanted = merge_items(items)
     catalog = _catalog_rows(session, customer_id, list(wanted))
@@ -306,7 +332,7 @@ def place_order(
         shortages = find_shortages(wanted, {pid: row.stock for pid, row in catalog.items()})
         if shortages:
             raise insufficient_stock(shortages)
-    return _insert_order(
+    view = _insert_order(
         session,
         customer_id=customer_id,
         wanted=wanted,
@@ -318,6 +344,7 @@ def place_order(
         now=(now or utcnow()).astimezone(UTC),
         actor=actor,
     )
+    return assign_number(session, view) if numbered else view
 
 
 # ---------------------------------------------------------------- reading

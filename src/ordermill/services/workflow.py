@@ -151,7 +151,7 @@ def _transition(
 ) -> OrderView:
     """Check, run the hooks around ``apply``, and return the order as it is after."""
     view = claimed.view
-    verdict = require(action, claimed.facts(flow), view.number, by_customer=by_customer)
+    verdict = require(action, claimed.facts(flow), view.ref, by_customer=by_customer)
     if verdict.repeat:  # fulfil a fulfilled order: a success that changes nothing
         return view
     previous = view.status
@@ -400,7 +400,7 @@ def _process_set(
                     "amount": -total,
                     "balance_after": balances[customer_id],
                     "order_id": view.id,
-                    "reason": f"order {view.number}",
+                    "reason": f"order {view.ref}",
                     "actor": actor.label,
                 }
             )
@@ -535,7 +535,7 @@ def _bulk(session: Session, spec: _BulkUpdate, rows: list[dict[str, Any]], **sam
 
 def _refusal(action: Action, claim: _Claimed, verdict: Verdict) -> OrdermillError:
     assert verdict.reason is not None
-    return refused(action, claim.status, verdict.reason, claim.view.number)
+    return refused(action, claim.status, verdict.reason, claim.view.ref)
 
 
 def _claim_many(session: Session, ids: list[int]) -> dict[int, _Claimed]:
@@ -638,7 +638,7 @@ def pay(
                 credited,
                 actor=actor,
                 order_id=order_id,
-                reason=f"overpayment of order {view.number}",
+                reason=f"overpayment of order {view.ref}",
                 now=now,
             )
         paid = view.paid + applied
@@ -765,7 +765,7 @@ def cancel(
                 refund,
                 actor=actor,
                 order_id=order_id,
-                reason=f"order {view.number} cancelled",
+                reason=f"order {view.ref} cancelled",
                 now=now,
             )
         refunded = view.refunded + max(refund, 0)
@@ -859,7 +859,7 @@ def return_order(
                 refund,
                 actor=actor,
                 order_id=order_id,
-                reason=f"return of order {view.number}",
+                reason=f"return of order {view.ref}",
                 now=now,
             )
         refunded = view.refunded + max(refund, 0)

@@ -105,6 +105,7 @@ def create_order(
             note=body.note,
             extra=body.extra,
             actor=actor_of(writer),
+            numbered=False,
         )
         if body.process:
             order = workflow.process_order(
@@ -114,6 +115,7 @@ def create_order(
                 flow=body.flow or settings.payment_flow,
                 actor=actor_of(writer),
             )
+        order = order_service.assign_number(session, order)  # last: see assign_number
         return json_response(
             order_public(order), 201, headers={"Location": f"/api/orders/{order.id}"}
         )
