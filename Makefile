@@ -47,6 +47,8 @@ BENCH_RUNS ?= 3
 BENCH_SECONDS ?= 10
 
 bench: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null || { echo "Installing wrk (the load generator) from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/suite.py --postgres $(BENCH_POSTGRES_URL) --runs $(BENCH_RUNS) --seconds $(BENCH_SECONDS)
 
 format: $(VENV)/.installed-dev

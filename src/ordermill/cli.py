@@ -357,19 +357,24 @@ def orders_show(
     if view.note:
         console.print(f"note      {view.note}", highlight=False)
     table = Table()
-    columns = ("SKU", "product", "unit price", "ordered", "quantity", "returned", "line total")
+    returns = any(line.quantity_returned for line in view.lines)
+    columns = ["SKU", "product", "unit price", "ordered", "quantity", "line total"]
+    if returns:
+        columns.insert(5, "returned")
     for column in columns:
         table.add_column(column, justify="right" if column not in ("SKU", "product") else "left")
     for line in view.lines:
-        table.add_row(
+        cells = [
             line.sku,
             line.name,
             format_amount(line.unit_price),
             str(line.quantity_ordered),
             str(line.quantity),
-            str(line.quantity_returned),
             format_amount(line.line_total),
-        )
+        ]
+        if returns:
+            cells.insert(5, str(line.quantity_returned))
+        table.add_row(*cells)
     console.print(table)
     console.print(f"[bold]Total {format_amount(view.total)} {view.currency}[/]", highlight=False)
 

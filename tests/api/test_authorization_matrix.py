@@ -35,7 +35,8 @@ from fastapi.testclient import TestClient
 from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.access import Permission, Role, allows
-from ordermill.services import accounts, carts, catalog
+from ordermill.domain.workflow import PaymentFlow
+from ordermill.services import accounts, carts, catalog, workflow
 from ordermill.services import orders as order_service
 from ordermill.web.app import create_app
 from tests import factories
@@ -75,6 +76,8 @@ STAFF = outcomes(401, 403, 403, ALLOWED, ALLOWED)
 ADMINS = outcomes(401, 403, 403, 403, ALLOWED)
 # Object-level: the order in the path is customer B's; A is told it does not exist.
 B_ONLY = outcomes(401, 404, ALLOWED, 403, 403)
+# Staff act on any order, a customer only on their own (B's order: A is told it does not exist).
+STAFF_OR_OWNER = outcomes(401, 404, ALLOWED, ALLOWED, ALLOWED)
 
 EXPECTED: dict[RouteKey, dict[str, Outcome]] = {
     # health, docs redirect, sign-up and login: anyone
@@ -101,6 +104,10 @@ EXPECTED: dict[RouteKey, dict[str, Outcome]] = {
     ("POST", "/api/me/cart/checkout"): CUSTOMERS,
     ("GET", "/api/me/orders"): CUSTOMERS,
     ("GET", "/api/me/orders/{order_id}"): B_ONLY,
+    ("GET", "/api/me/orders/{order_id}/actions"): B_ONLY,
+    ("POST", "/api/me/orders/{order_id}/actions/cancel"): B_ONLY,
+    ("GET", "/api/me/orders/{order_id}/events"): B_ONLY,
+    ("GET", "/api/me/ledger"): CUSTOMERS,
     # customers (the {customer_id} is B's: B's own id does not open staff routes)
     ("GET", "/api/customers"): STAFF,
     ("POST", "/api/customers"): STAFF,
@@ -109,6 +116,7 @@ EXPECTED: dict[RouteKey, dict[str, Outcome]] = {
     ("DELETE", "/api/customers/{customer_id}"): ADMINS,
     ("POST", "/api/customers/{customer_id}/balance"): ADMINS,
     ("GET", "/api/customers/{customer_id}/orders"): STAFF,
+    ("GET", "/api/customers/{customer_id}/ledger"): STAFF,
     # any customer's cart, on their behalf
     ("GET", "/api/customers/{customer_id}/cart"): STAFF,
     ("DELETE", "/api/customers/{customer_id}/cart"): STAFF,
@@ -122,6 +130,19 @@ EXPECTED: dict[RouteKey, dict[str, Outcome]] = {
     ("GET", "/api/orders/{order_id}"): STAFF,
     ("PUT", "/api/orders/{order_id}"): STAFF,
     ("DELETE", "/api/orders/{order_id}"): STAFF,
+    # the order workflow: described to anyone, driven by staff
+    ("GET", "/api/workflow"): EVERYONE,
+    ("GET", "/api/orders/{order_id}/actions"): STAFF,
+    ("POST", "/api/orders/{order_id}/actions/process"): STAFF,
+    ("POST", "/api/orders/{order_id}/actions/pay"): STAFF,
+    ("POST", "/api/orders/{order_id}/actions/fulfill"): STAFF,
+    ("POST", "/api/orders/{order_id}/actions/deliver"): STAFF,
+    ("POST", "/api/orders/{order_id}/actions/cancel"): STAFF,
+    ("POST", "/api/orders/{order_id}/actions/return"): STAFF,
+    ("GET", "/api/orders/{order_id}/events"): STAFF,
+    ("POST", "/api/orders/{order_id}/notes"): STAFF,
+    # reordering: staff for anyone, a customer for their own order only
+    ("POST", "/api/orders/{order_id}/reorder"): STAFF_OR_OWNER,
     # users, integration tokens and the audit log
     ("GET", "/api/users"): ADMINS,
     ("POST", "/api/users"): ADMINS,
@@ -130,6 +151,17 @@ EXPECTED: dict[RouteKey, dict[str, Outcome]] = {
     ("POST", "/api/users/{user_id}/tokens"): ADMINS,
     ("DELETE", "/api/tokens/{token_id}"): ADMINS,
     ("GET", "/api/audit"): ADMINS,
+}
+
+# Routes outside /api/me that a customer may call on their own objects only: another
+# customer's object is not found (404), as on /api/me.
+OWN_OBJECT_ROUTES: Final = {("POST", "/api/orders/{order_id}/reorder")}
+
+# Routes without a request body (POSTs that only name what they act on).
+NO_BODY: Final = {
+    ("POST", "/api/auth/logout"),
+    ("POST", "/api/orders/{order_id}/actions/deliver"),
+    ("POST", "/api/orders/{order_id}/reorder"),
 }
 
 # Routes that are not API routes (no handler of ours, no data): Swagger UI and its schema.
@@ -245,11 +277,11 @@ def test_the_expected_table_agrees_with_the_role_permission_table_of_the_code(
 
 def test_a_not_found_for_a_customer_is_only_ever_the_object_level_check() -> None:
     """404 in the table means "another customer's object", on the customer's own routes."""
-    for (_method, path), row in EXPECTED.items():
+    for (method, path), row in EXPECTED.items():
         for principal, outcome in row.items():
             if outcome == 404:
                 assert principal == "customer_a", (path, principal)
-                assert path.startswith("/api/me/"), path
+                assert path.startswith("/api/me/") or (method, path) in OWN_OBJECT_ROUTES, path
 
 
 # ---------------------------------------------------------------- a world to call into
@@ -311,6 +343,24 @@ class Scene:
         """A fresh pending order of customer B (10.00, B holds 100.00)."""
         return factories.order(self.database, self.customer_b, (self.product(), 1))
 
+    def order_of_b_in(self, status: str) -> int:
+        """A fresh order of customer B, taken through the workflow to ``status``."""
+        order_id = self.order_of_b()
+        with self.database.write() as session:
+            if status == "awaiting_payment":
+                workflow.process_order(session, order_id, flow=PaymentFlow.ADVANCE)
+            elif status in ("processed", "fulfilled"):
+                workflow.process_order(session, order_id, flow=PaymentFlow.BALANCE)
+                if status == "fulfilled":
+                    workflow.fulfill(session, order_id)
+            else:
+                raise AssertionError(f"no recipe for an order in {status}")
+        return order_id
+
+    def customer_without_history(self) -> int:
+        """A customer with no orders and no balance history: one that may be deleted."""
+        return factories.customer(self.database, balance=0)
+
     def number_of(self, order_id: int) -> str:
         with self.database.read() as session:
             return order_service.get_order(session, order_id).number
@@ -338,13 +388,27 @@ class Scene:
             carts.set_cart_item(session, customer_id, product_id, 1)
 
 
+# Actions that only succeed on an order further along than pending.
+ORDER_STATUS_FOR: dict[RouteKey, str] = {
+    ("POST", "/api/orders/{order_id}/actions/pay"): "awaiting_payment",
+    ("POST", "/api/orders/{order_id}/actions/fulfill"): "processed",
+    ("POST", "/api/orders/{order_id}/actions/deliver"): "fulfilled",
+    ("POST", "/api/orders/{order_id}/actions/return"): "fulfilled",
+}
+
+
 def path_value(scene: Scene, name: str, key: RouteKey) -> Any:
     """A real id for path parameter ``name``; objects belong to customer B."""
     if name == "customer_id":
+        if key == ("DELETE", "/api/customers/{customer_id}"):
+            # B has orders and balance history, so B can't be deleted (409) by anyone.
+            return scene.customer_without_history()
         return scene.customer_b
     if name == "product_id":
         return scene.product()
     if name == "order_id":
+        if key in ORDER_STATUS_FOR:
+            return scene.order_of_b_in(ORDER_STATUS_FOR[key])
         return scene.order_of_b()
     if name == "number":
         return scene.number_of(scene.order_of_b())
@@ -389,6 +453,31 @@ JSON_BODIES: dict[RouteKey, JsonRecipe] = {
         "items": [{"product_id": s.product(), "quantity": 1}],
     },
     ("PUT", "/api/orders/{order_id}"): lambda s: {"process": True},
+    ("POST", "/api/orders/{order_id}/actions/process"): lambda s: {
+        "strategy": "adjust",
+        "flow": "balance",
+    },
+    ("POST", "/api/orders/{order_id}/actions/pay"): lambda s: {
+        "amount": "10.00",
+        "method": "bank_transfer",
+        "reference": s.unique("TRANSFER-"),
+    },
+    ("POST", "/api/orders/{order_id}/actions/fulfill"): lambda s: {
+        "carrier": "DHL",
+        "tracking_number": s.unique("JD"),
+    },
+    ("POST", "/api/orders/{order_id}/actions/cancel"): lambda s: {"reason": "out of season"},
+    ("POST", "/api/orders/{order_id}/actions/return"): lambda s: {
+        "restock": True,
+        "reason": "arrived damaged",
+    },
+    ("POST", "/api/orders/{order_id}/notes"): lambda s: {
+        "text": "Called about the delivery",
+        "visibility": "staff",
+    },
+    ("POST", "/api/me/orders/{order_id}/actions/cancel"): lambda s: {
+        "reason": "ordered by mistake"
+    },
     ("POST", "/api/users"): lambda s: {
         "email": f"{s.unique('clerk')}@example.com",
         "password": factories.PASSWORD,
@@ -434,7 +523,7 @@ def prepare(scene: Scene, key: RouteKey, principal: str) -> Call:
     elif key in FORM_BODIES:
         call.form = FORM_BODIES[key](scene)
     else:
-        assert method not in {"POST", "PUT", "PATCH"} or template == "/api/auth/logout", (
+        assert method not in {"POST", "PUT", "PATCH"} or key in NO_BODY, (
             f"no request body recipe for {key}: add one to JSON_BODIES or FORM_BODIES"
         )
     return call
@@ -573,7 +662,7 @@ def test_customer_a_cannot_read_or_change_customer_bs_profile_cart_or_orders_by_
 
         response = call.send(api)
 
-        wanted = 404 if key[1].startswith("/api/me/") else 403
+        wanted = 404 if key[1].startswith("/api/me/") or key in OWN_OBJECT_ROUTES else 403
         problems = outcome_problems(response, wanted)
         if b_email in response.text:
             problems.append("the response shows B's email")

@@ -23,8 +23,9 @@ from sqlalchemy import select
 
 from ordermill.config import Settings
 from ordermill.db import Database
+from ordermill.domain.workflow import PaymentFlow
 from ordermill.models import Base
-from ordermill.services import carts
+from ordermill.services import carts, workflow
 from ordermill.web.app import create_app
 from tests import factories
 from tests.api.helpers import assert_problem, error_fields
@@ -44,6 +45,16 @@ SMUGGLED: dict[str, Any] = {
     "user_id": None,  # the admin's id, filled in per test
     "expires": None,
     "revoked": None,
+    # the workflow's money and dates, and a timeline entry's author
+    "paid": "1000.00",
+    "balance_due": "0.00",
+    "credited": "1000.00",
+    "refunded": "1000.00",
+    "fulfilled": "2020-01-01T00:00:00+00:00",
+    "cancelled": "2020-01-01T00:00:00+00:00",
+    "actor": "system",
+    "at": "2020-01-01T00:00:00+00:00",
+    "kind": "payment",
 }
 SERVER_OWNED = (
     "status",
@@ -127,10 +138,25 @@ class Target:
     valid: Callable[[World], dict[str, Any]]
     smuggle: tuple[str, ...]
     accepted: int = 200
+    # Takes the world's order to the state where the valid body is accepted.
+    setup: Callable[[World], None] | None = None
 
     @property
     def id(self) -> str:
         return f"{self.method} {self.path}"
+
+
+def _advance_order(status: str) -> Callable[[World], None]:
+    """Take the world's pending order to ``status`` before the body is tried."""
+
+    def setup(world: World) -> None:
+        with world.database.write() as session:
+            flow = PaymentFlow.ADVANCE if status == "awaiting_payment" else PaymentFlow.BALANCE
+            workflow.process_order(session, world.order_id, flow=flow)
+            if status == "fulfilled":
+                workflow.fulfill(session, world.order_id)
+
+    return setup
 
 
 TARGETS = [
@@ -188,6 +214,59 @@ TARGETS = [
         "admin",
         lambda w: {"process": True},
         server_owned(),
+    ),
+    Target(
+        "POST",
+        "/api/orders/{order_id}/actions/process",
+        "admin",
+        lambda w: {"strategy": "adjust", "flow": "balance"},
+        server_owned(),
+    ),
+    Target(
+        "POST",
+        "/api/orders/{order_id}/actions/pay",
+        "admin",
+        lambda w: {"amount": "10.00", "method": "bank_transfer", "reference": "TR-1"},
+        server_owned(plus=("paid", "balance_due", "credited")),
+        setup=_advance_order("awaiting_payment"),
+    ),
+    Target(
+        "POST",
+        "/api/orders/{order_id}/actions/fulfill",
+        "admin",
+        lambda w: {"carrier": "DHL", "tracking_number": "JD014600003828"},
+        server_owned(plus=("fulfilled",)),
+        setup=_advance_order("processed"),
+    ),
+    Target(
+        "POST",
+        "/api/orders/{order_id}/actions/cancel",
+        "admin",
+        lambda w: {"reason": "out of season"},
+        server_owned(plus=("refunded", "cancelled")),
+    ),
+    Target(
+        "POST",
+        "/api/orders/{order_id}/actions/return",
+        "admin",
+        lambda w: {"restock": True, "reason": "arrived damaged"},
+        server_owned(plus=("refunded",)),
+        setup=_advance_order("fulfilled"),
+    ),
+    Target(
+        "POST",
+        "/api/orders/{order_id}/notes",
+        "admin",
+        lambda w: {"text": "Called about the parcel", "visibility": "customer"},
+        server_owned(plus=("actor", "at", "kind")),
+        accepted=201,
+    ),
+    Target(
+        "POST",
+        "/api/me/orders/{order_id}/actions/cancel",
+        "customer",
+        lambda w: {"reason": "ordered by mistake"},
+        server_owned(plus=("customer_id", "refunded")),
     ),
     Target(
         "POST",
@@ -303,6 +382,8 @@ def test_a_payload_setting_a_server_owned_field_is_refused_and_changes_nothing(
     target: Target, api: TestClient, world: World
 ) -> None:
     """Given a valid body, when one server-owned field is added, then 400 and no row changes."""
+    if target.setup is not None:
+        target.setup(world)
     path, headers = world.path(target.path), world.headers(target.caller)
     before = snapshot(world.database)
     wrong = {}

@@ -13,6 +13,7 @@ ROUTES = {
     ("/api/customers/{customer_id}", "patch"),
     ("/api/customers/{customer_id}", "delete"),
     ("/api/customers/{customer_id}/orders", "get"),
+    ("/api/customers/{customer_id}/ledger", "get"),
     ("/api/products", "get"),
     ("/api/products", "post"),
     ("/api/products/{product_id}", "get"),
@@ -29,6 +30,17 @@ ROUTES = {
     ("/api/orders/{order_id}", "put"),
     ("/api/orders/{order_id}", "delete"),
     ("/api/orders/by-number/{number}", "get"),
+    ("/api/workflow", "get"),
+    ("/api/orders/{order_id}/actions", "get"),
+    ("/api/orders/{order_id}/actions/process", "post"),
+    ("/api/orders/{order_id}/actions/pay", "post"),
+    ("/api/orders/{order_id}/actions/fulfill", "post"),
+    ("/api/orders/{order_id}/actions/deliver", "post"),
+    ("/api/orders/{order_id}/actions/cancel", "post"),
+    ("/api/orders/{order_id}/actions/return", "post"),
+    ("/api/orders/{order_id}/events", "get"),
+    ("/api/orders/{order_id}/notes", "post"),
+    ("/api/orders/{order_id}/reorder", "post"),
     ("/api/customers/{customer_id}/balance", "post"),
     ("/api/auth/signup", "post"),
     ("/api/auth/token", "post"),
@@ -43,6 +55,10 @@ ROUTES = {
     ("/api/me/cart/checkout", "post"),
     ("/api/me/orders", "get"),
     ("/api/me/orders/{order_id}", "get"),
+    ("/api/me/orders/{order_id}/actions", "get"),
+    ("/api/me/orders/{order_id}/actions/cancel", "post"),
+    ("/api/me/orders/{order_id}/events", "get"),
+    ("/api/me/ledger", "get"),
     ("/api/users", "get"),
     ("/api/users", "post"),
     ("/api/users/{user_id}", "patch"),
@@ -53,6 +69,16 @@ ROUTES = {
     ("/health", "get"),
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
+# Every workflow action takes an Idempotency-Key, so a reused key (422) can happen there.
+ACTION_ROUTES = {
+    ("/api/orders/{order_id}/actions/process", "post"),
+    ("/api/orders/{order_id}/actions/pay", "post"),
+    ("/api/orders/{order_id}/actions/fulfill", "post"),
+    ("/api/orders/{order_id}/actions/deliver", "post"),
+    ("/api/orders/{order_id}/actions/cancel", "post"),
+    ("/api/orders/{order_id}/actions/return", "post"),
+    ("/api/me/orders/{order_id}/actions/cancel", "post"),
+}
 
 
 def test_openapi_lists_every_route_of_the_api(client: TestClient) -> None:
@@ -88,6 +114,7 @@ def test_openapi_documents_the_idempotency_key_header(client: TestClient) -> Non
         ("/api/orders", "post"),
         ("/api/customers/{customer_id}/cart/checkout", "post"),
         ("/api/orders/{order_id}", "put"),
+        *sorted(ACTION_ROUTES),
     ):
         headers = {
             parameter["name"]
@@ -95,6 +122,15 @@ def test_openapi_documents_the_idempotency_key_header(client: TestClient) -> Non
             if parameter["in"] == "header"
         }
         assert "Idempotency-Key" in headers, (path, method)
+
+
+def test_openapi_documents_workflow_refusals_as_problem_json_409(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    for path, method in sorted(ACTION_ROUTES):
+        responses = spec["paths"][path][method]["responses"]
+        assert {"200", "400", "404", "409"} <= set(responses), (path, method)
+        assert PROBLEM_JSON in responses["409"]["content"], (path, method)
 
 
 def test_docs_serve_swagger_ui_pointing_at_the_spec(client: TestClient) -> None:
@@ -130,5 +166,6 @@ def test_openapi_documents_422_only_where_a_reused_idempotency_key_can_cause_it(
         ("/api/orders/{order_id}", "put"),
         ("/api/customers/{customer_id}/cart/checkout", "post"),
         ("/api/me/cart/checkout", "post"),
+        *ACTION_ROUTES,
     }
     assert "HTTPValidationError" not in spec.get("components", {}).get("schemas", {})

@@ -462,7 +462,7 @@ def test_checkout_with_processing_refused_creates_nothing_and_keeps_the_cart(
     put(database, buyer, pen, 3)
 
     # When they check out asking for processing
-    with pytest.raises(ProcessingFailed) as exc:
+    with pytest.raises(Conflict) as exc:
         check_out(database, buyer, process=True)
 
     # Then processing fails and the whole checkout is undone

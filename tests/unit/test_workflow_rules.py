@@ -347,7 +347,7 @@ def test_require_raises_a_409_transition_refused_with_the_reason_code() -> None:
     assert isinstance(error, Conflict)
     assert status_for(error) == 409
     assert error.code == "not_paid"
-    assert error.detail == {"action": "fulfill", "status": "awaiting_payment"}
+    assert error.detail == {"action": "fulfill", "order_status": "awaiting_payment"}
     assert "2026-00007" in error.message
     assert REASONS["not_paid"] in error.message
 

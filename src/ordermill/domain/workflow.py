@@ -270,7 +270,7 @@ def refused(
         f"Can't {action.value} order {order_ref}: {REASONS[reason]}",
         code=reason,
         action=action.value,
-        status=status.value,
+        order_status=status.value,
     )
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from ordermill.domain.money import format_amount
 from ordermill.domain.workflow import TRANSITIONS, Verdict
 from ordermill.services.carts import CartView, Reordered
 from ordermill.services.orders import OrderView
+from ordermill.services.timeline import Event
 from ordermill.web.schemas import (
     ActionPublic,
     ActionsPublic,
     Adjustment,
     CartItemPublic,
     CartPublic,
+    EventPublic,
     OrderLinePublic,
     OrderPublic,
     ReorderAdded,
@@ -110,4 +113,24 @@ def reorder_public(result: Reordered) -> ReorderPublic:
         cart=cart_public(result.cart),
         added=[ReorderAdded(**item) for item in result.added],
         unavailable=[ReorderUnavailable(**item) for item in result.unavailable],
+    )
+
+
+# Money inside event details is stored in minor units, like every amount; the API
+# shows it as decimal strings, like every amount.
+_EVENT_MONEY = frozenset({"total", "amount", "credited", "refunded"})
+
+
+def event_public(event: Event) -> EventPublic:
+    detail = {
+        key: format_amount(value) if key in _EVENT_MONEY and isinstance(value, int) else value
+        for key, value in event.detail.items()
+    }
+    return EventPublic(
+        id=event.id,
+        at=event.at,
+        kind=event.kind,
+        actor=event.actor,
+        visibility=event.visibility,
+        detail=detail,
     )

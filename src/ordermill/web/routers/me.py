@@ -33,7 +33,7 @@ from ordermill.web.http import (
     resource_response,
     run_idempotent,
 )
-from ordermill.web.present import actions_public, cart_public, order_public
+from ordermill.web.present import actions_public, cart_public, event_public, order_public
 from ordermill.web.routers import problems
 from ordermill.web.routers.customers import patch_customer
 from ordermill.web.schemas import (
@@ -226,7 +226,7 @@ def list_order_events(order_id: IdPath, database: DatabaseDep, me: Me) -> Respon
     """Your order's timeline (without the store's internal notes)."""
     with database.read() as session:
         events = timeline.list_events(session, order_id, customer_id=_customer_id(me))
-    return json_response([EventPublic.model_validate(event) for event in events])
+    return json_response([event_public(event) for event in events])
 
 
 @router.get("/ledger", response_model=list[LedgerEntryPublic], responses=problems(400, 401, 403))

@@ -23,7 +23,7 @@ from ordermill.services.timeline import Visibility
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import DatabaseDep, IdempotencyKey, IdPath, SettingsDep
 from ordermill.web.http import json_response, run_idempotent
-from ordermill.web.present import actions_public, order_public, reorder_public
+from ordermill.web.present import actions_public, event_public, order_public, reorder_public
 from ordermill.web.routers import problems
 from ordermill.web.schemas import (
     ActionsPublic,
@@ -261,7 +261,7 @@ def list_events(order_id: IdPath, database: DatabaseDep, _reader: Reader) -> Res
     """The order's timeline, oldest first, with time and actor; staff notes included."""
     with database.read() as session:
         events = timeline.list_events(session, order_id)
-    return json_response([EventPublic.model_validate(event) for event in events])
+    return json_response([event_public(event) for event in events])
 
 
 @router.post(
@@ -280,7 +280,7 @@ def add_note(order_id: IdPath, body: NoteCreate, database: DatabaseDep, writer: 
             visibility=Visibility(body.visibility),
             actor=actor_of(writer),
         )
-    return json_response(EventPublic.model_validate(event), 201)
+    return json_response(event_public(event), 201)
 
 
 @router.post(
