@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1, le=500, description="PostgreSQL pool size")
     db_max_overflow: int = Field(default=10, ge=0, le=500, description="Extra connections")
+    db_pre_ping: bool = Field(
+        default=False, description="Test each pooled connection before use (a round trip)"
+    )
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, description="SQLite lock wait")
     page_size_default: int = Field(default=50, ge=1, le=500)
     page_size_max: int = Field(default=500, ge=1, le=10_000)

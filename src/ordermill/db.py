@@ -55,7 +55,7 @@ def create_db_engine(url: str, settings: Settings | None = None) -> Engine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_pre_ping,
     )
 
 
@@ -72,6 +72,12 @@ class Database:
             expire_on_commit=False,
             autoflush=False,
         )
+        # One-statement reads on PostgreSQL skip BEGIN and ROLLBACK: two round trips.
+        self._lookup = sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            autoflush=False,
+        )
         self._sqlite_writer = threading.Lock()
         self._writing = threading.local()
 
@@ -83,6 +89,19 @@ class Database:
                 yield session
             finally:
                 session.rollback()
+
+    @contextmanager
+    def lookup(self) -> Iterator[Session]:
+        """A unit of work for a single read statement (no transaction on PostgreSQL).
+
+        Only for one statement: two statements would not see one snapshot.
+        """
+        if self.is_sqlite:
+            with self.read() as session:
+                yield session
+            return
+        with self._lookup() as session:
+            yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -10,13 +10,13 @@ transaction. A refusal raises before the first write, so nothing changes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Text, bindparam, insert, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from ordermill import plugins
@@ -447,23 +447,13 @@ def _process_set(
         view.paid = paid
         results[view.id] = view
 
-    # Writes, one statement per table for the whole set.
-    if taken:
-        rows = [{"pid": pid, "qty": qty} for pid, qty in sorted(taken.items())]
-        if _bulk(session, _TAKE_STOCK, rows, now=now) != len(taken):
-            raise RuntimeError("stock changed under a lock while processing orders")
-    if settled_lines:
-        _bulk(session, _SETTLE_LINES, settled_lines)
-    if order_rows:
-        _bulk(session, _MARK_PROCESSED, order_rows, now=now, strat=strategy.value, flw=flow.value)
-    if charges:
-        rows = [{"cid": cid, "amt": amount} for cid, amount in sorted(charges.items())]
-        _bulk(session, _CHARGE, rows, now=now)
-        session.execute(insert(ledger_entries), ledger_rows)
-        session.execute(insert(payments), payment_rows)
-    if events:
-        timeline.record_many(session, events, actor, now=now)
-    audit.record_many(session, actor, "order.processed", "order", audits)
+    writes = _Writes(
+        taken, settled_lines, order_rows, charges, ledger_rows, payment_rows, events, audits
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        _write_processed_pg(session, writes, now, strategy, flow, actor)
+    else:
+        _write_processed(session, writes, now, strategy, flow, actor)
     for result in results.values():
         if isinstance(result, OrderView):
             plugins.call(
@@ -476,61 +466,143 @@ def _process_set(
     return results
 
 
-# On PostgreSQL a set of rows is updated by one statement joining arrays of values
-# (``unnest``) instead of one pipelined statement per row: a few times faster for a
-# batch. SQLite runs in-process, where ``executemany`` of the Core statement is as
-# fast, so it keeps that.
 @dataclass(frozen=True, slots=True)
-class _BulkUpdate:
-    core: Any  # the per-row Core statement (SQLite)
-    sql: str  # the PostgreSQL statement over arrays named like the Core bind parameters
-    arrays: tuple[tuple[str, str], ...]  # (parameter, PostgreSQL array type)
+class _Writes:
+    """What processing a set of orders writes, gathered before anything is written."""
+
+    taken: dict[int, int]  # product id -> units
+    settled_lines: list[dict[str, Any]]  # lid, qty, total
+    order_rows: list[dict[str, Any]]  # oid, st, tot, pd
+    charges: dict[int, int]  # customer id -> amount
+    ledger_rows: list[dict[str, Any]]
+    payment_rows: list[dict[str, Any]]
+    events: list[tuple[int, str, dict[str, Any]]]
+    audits: list[tuple[int, dict[str, Any] | None]]
 
 
-_ARRAY_TYPES: dict[str, Any] = {
-    "integer[]": ARRAY(Integer()),
-    "bigint[]": ARRAY(BigInteger()),
-    "text[]": ARRAY(Text()),
-}
-_TAKE_STOCK = _BulkUpdate(
-    _take_stock,
-    "UPDATE products AS p SET stock = p.stock - v.qty, updated = :now "
-    "FROM unnest(:pid, :qty) AS v(pid, qty) WHERE p.id = v.pid AND p.stock >= v.qty",
-    (("pid", "integer[]"), ("qty", "integer[]")),
+def _write_processed(
+    session: Session,
+    w: _Writes,
+    now: datetime,
+    strategy: Strategy,
+    flow: PaymentFlow,
+    actor: Actor,
+) -> None:
+    """The writes as Core statements, one ``executemany`` per table (SQLite)."""
+    if w.taken:
+        rows = [{"pid": pid, "qty": qty, "now": now} for pid, qty in sorted(w.taken.items())]
+        if session.execute(_take_stock, rows).rowcount != len(rows):  # type: ignore[attr-defined]
+            raise RuntimeError("stock changed under a lock while processing orders")
+    if w.settled_lines:
+        session.execute(_settle_line, w.settled_lines)
+    if w.order_rows:
+        same = {"now": now, "strat": strategy.value, "flw": flow.value}
+        session.execute(_mark_processed, [{**row, **same} for row in w.order_rows])
+    if w.charges:
+        rows = [{"cid": cid, "amt": amt, "now": now} for cid, amt in sorted(w.charges.items())]
+        session.execute(_charge, rows)
+        session.execute(insert(ledger_entries), w.ledger_rows)
+        session.execute(insert(payments), w.payment_rows)
+    if w.events:
+        timeline.record_many(session, w.events, actor, now=now)
+    audit.record_many(session, actor, "order.processed", "order", w.audits)
+
+
+# On PostgreSQL every write of a set of processed orders is one statement: data-modifying
+# CTEs over arrays of values (``unnest``), instead of about eight statements, each
+# pipelined once per row. The rows are already locked, so the CTEs can't race.
+_PROCESSED_PG = text(
+    """
+WITH stock AS (
+    UPDATE products AS p SET stock = p.stock - v.qty, updated = :now
+    FROM unnest(CAST(:pid AS integer[]), CAST(:qty AS integer[])) AS v(pid, qty)
+    WHERE p.id = v.pid AND p.stock >= v.qty
+    RETURNING p.id
+), settled AS (
+    UPDATE order_lines AS l SET quantity = v.qty, line_total = v.total
+    FROM unnest(CAST(:lid AS integer[]), CAST(:lqty AS integer[]), CAST(:ltotal AS bigint[]))
+        AS v(lid, qty, total)
+    WHERE l.id = v.lid
+), marked AS (
+    UPDATE orders AS o SET status = v.st, processed = :now, strategy = :strat,
+        payment_flow = :flw, total = v.tot, paid = v.pd
+    FROM unnest(CAST(:oid AS integer[]), CAST(:st AS text[]), CAST(:tot AS bigint[]),
+        CAST(:pd AS bigint[])) AS v(oid, st, tot, pd)
+    WHERE o.id = v.oid
+), charged AS (
+    UPDATE customers AS c SET balance = c.balance - v.amt, updated = :now
+    FROM unnest(CAST(:cid AS integer[]), CAST(:amt AS bigint[])) AS v(cid, amt)
+    WHERE c.id = v.cid
+), entries AS (
+    INSERT INTO ledger_entries (customer_id, at, kind, amount, balance_after, order_id, reason,
+        actor)
+    SELECT v.cid, :now, 'charge', v.amount, v.after, v.oid, v.reason, :actor
+    FROM unnest(CAST(:lg_cid AS integer[]), CAST(:lg_amount AS bigint[]),
+        CAST(:lg_after AS bigint[]), CAST(:lg_oid AS integer[]), CAST(:lg_reason AS text[]))
+        AS v(cid, amount, after, oid, reason)
+), paid AS (
+    INSERT INTO payments (order_id, at, amount, credited, method, reference, actor)
+    SELECT v.oid, :now, v.amount, 0, 'balance', NULL, :actor
+    FROM unnest(CAST(:p_oid AS integer[]), CAST(:p_amount AS bigint[])) AS v(oid, amount)
+), timeline AS (
+    INSERT INTO order_events (order_id, at, kind, actor, visibility, detail)
+    SELECT v.oid, :now, v.kind, :actor, 'customer', CAST(v.detail AS jsonb)
+    FROM unnest(CAST(:e_oid AS integer[]), CAST(:e_kind AS text[]), CAST(:e_detail AS text[]))
+        AS v(oid, kind, detail)
+), audited AS (
+    INSERT INTO audit_log (at, actor, user_id, token_id, action, entity, entity_id, detail)
+    SELECT :now, :actor, CAST(:uid AS integer), CAST(:tid AS integer), 'order.processed',
+        'order', v.oid, CAST(v.detail AS jsonb)
+    FROM unnest(CAST(:a_oid AS integer[]), CAST(:a_detail AS text[])) AS v(oid, detail)
 )
-_SETTLE_LINES = _BulkUpdate(
-    _settle_line,
-    "UPDATE order_lines AS l SET quantity = v.qty, line_total = v.total "
-    "FROM unnest(:lid, :qty, :total) AS v(lid, qty, total) WHERE l.id = v.lid",
-    (("lid", "integer[]"), ("qty", "integer[]"), ("total", "bigint[]")),
-)
-_MARK_PROCESSED = _BulkUpdate(
-    _mark_processed,
-    "UPDATE orders AS o SET status = v.st, processed = :now, strategy = :strat, "
-    "payment_flow = :flw, total = v.tot, paid = v.pd "
-    "FROM unnest(:oid, :st, :tot, :pd) AS v(oid, st, tot, pd) WHERE o.id = v.oid",
-    (("oid", "integer[]"), ("st", "text[]"), ("tot", "bigint[]"), ("pd", "bigint[]")),
-)
-_CHARGE = _BulkUpdate(
-    _charge,
-    "UPDATE customers AS c SET balance = c.balance - v.amt, updated = :now "
-    "FROM unnest(:cid, :amt) AS v(cid, amt) WHERE c.id = v.cid",
-    (("cid", "integer[]"), ("amt", "bigint[]")),
+SELECT count(*) FROM stock
+"""
 )
 
 
-def _bulk(session: Session, spec: _BulkUpdate, rows: list[dict[str, Any]], **same: Any) -> int:
-    """Apply ``spec`` to ``rows`` (``same``: values shared by every row); returns the
-    number of rows changed."""
-    if session.get_bind().dialect.name != "postgresql":
-        result = session.execute(spec.core, [{**row, **same} for row in rows])
-        return int(result.rowcount)  # type: ignore[attr-defined]
-    params = dict(same)
-    for name, _kind in spec.arrays:
-        params[name] = [row[name] for row in rows]
-    binds = [bindparam(name, type_=_ARRAY_TYPES[kind]) for name, kind in spec.arrays]
-    result = session.execute(text(spec.sql).bindparams(*binds), params)
-    return int(result.rowcount)  # type: ignore[attr-defined]
+def _write_processed_pg(
+    session: Session,
+    w: _Writes,
+    now: datetime,
+    strategy: Strategy,
+    flow: PaymentFlow,
+    actor: Actor,
+) -> None:
+    taken = sorted(w.taken.items())
+    charges = sorted(w.charges.items())
+    params: dict[str, Any] = {
+        "now": now,
+        "strat": strategy.value,
+        "flw": flow.value,
+        "actor": actor.label,
+        "uid": actor.user_id,
+        "tid": actor.token_id,
+        "pid": [pid for pid, _ in taken],
+        "qty": [qty for _, qty in taken],
+        "lid": [row["lid"] for row in w.settled_lines],
+        "lqty": [row["qty"] for row in w.settled_lines],
+        "ltotal": [row["total"] for row in w.settled_lines],
+        "oid": [row["oid"] for row in w.order_rows],
+        "st": [row["st"] for row in w.order_rows],
+        "tot": [row["tot"] for row in w.order_rows],
+        "pd": [row["pd"] for row in w.order_rows],
+        "cid": [cid for cid, _ in charges],
+        "amt": [amt for _, amt in charges],
+        "lg_cid": [row["customer_id"] for row in w.ledger_rows],
+        "lg_amount": [row["amount"] for row in w.ledger_rows],
+        "lg_after": [row["balance_after"] for row in w.ledger_rows],
+        "lg_oid": [row["order_id"] for row in w.ledger_rows],
+        "lg_reason": [row["reason"] for row in w.ledger_rows],
+        "p_oid": [row["order_id"] for row in w.payment_rows],
+        "p_amount": [row["amount"] for row in w.payment_rows],
+        "e_oid": [oid for oid, _, _ in w.events],
+        "e_kind": [kind for _, kind, _ in w.events],
+        "e_detail": [json.dumps(detail) for _, _, detail in w.events],
+        "a_oid": [oid for oid, _ in w.audits],
+        "a_detail": [json.dumps(detail or {}) for _, detail in w.audits],
+    }
+    if session.execute(_PROCESSED_PG, params).scalar_one() != len(taken):
+        raise RuntimeError("stock changed under a lock while processing orders")
 
 
 def _refusal(action: Action, claim: _Claimed, verdict: Verdict) -> OrdermillError:

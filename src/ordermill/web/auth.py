@@ -32,7 +32,7 @@ def get_principal(
     """The caller: anonymous without a token; a presented token must be valid (else 401)."""
     if not token:
         return ANONYMOUS
-    with database.read() as session:
+    with database.lookup() as session:  # one statement: no transaction round trips
         return accounts.resolve_token(session, token)
 
 
