@@ -224,6 +224,24 @@ _return_line = (
 )
 
 
+def _refund(
+    session: Session, view: OrderView, amount: int, reason: str, actor: Actor, now: datetime
+) -> int:
+    """Give ``amount`` back to the customer's balance; returns the order's new refunded total."""
+    if amount > 0:
+        ledger.post(
+            session,
+            view.customer_id,
+            EntryKind.REFUND,
+            amount,
+            actor=actor,
+            order_id=view.id,
+            reason=reason,
+            now=now,
+        )
+    return view.refunded + amount
+
+
 def _restock(session: Session, units: dict[int, int]) -> None:
     """Put units back on the shelves, in product id order like every writer."""
     if units:
@@ -828,19 +846,8 @@ def cancel(
                 if line.product_id is not None and back > 0:
                     units[line.product_id] = units.get(line.product_id, 0) + back
         _restock(session, units)
-        refund = view.paid - view.refunded
-        if refund > 0:
-            ledger.post(
-                session,
-                view.customer_id,
-                EntryKind.REFUND,
-                refund,
-                actor=actor,
-                order_id=order_id,
-                reason=f"order {view.ref} cancelled",
-                now=now,
-            )
-        refunded = view.refunded + max(refund, 0)
+        refund = max(view.paid - view.refunded, 0)
+        refunded = _refund(session, view, refund, f"order {view.ref} cancelled", actor, now)
         _set_order(
             session,
             order_id,
@@ -849,7 +856,7 @@ def cancel(
             cancel_reason=reason,
             refunded=refunded,
         )
-        detail = {"reason": reason, "restocked": sum(units.values()), "refunded": max(refund, 0)}
+        detail = {"reason": reason, "restocked": sum(units.values()), "refunded": refund}
         timeline.record(session, order_id, "cancelled", actor, detail, now=now)
         audit.record(session, actor, "order.cancelled", "order", order_id, detail)
         view.status, view.cancelled, view.cancel_reason = OrderStatus.CANCELLED.value, now, reason
@@ -920,21 +927,10 @@ def return_order(
             refund += item.quantity * line.unit_price
             line.quantity_returned += item.quantity
             line.quantity_restocked += restocked
-        refund = min(refund, view.paid - view.refunded)
+        refund = max(min(refund, view.paid - view.refunded), 0)
         _restock(session, units)
         session.execute(_return_line, changes)
-        if refund > 0:
-            ledger.post(
-                session,
-                view.customer_id,
-                EntryKind.REFUND,
-                refund,
-                actor=actor,
-                order_id=order_id,
-                reason=f"return of order {view.ref}",
-                now=now,
-            )
-        refunded = view.refunded + max(refund, 0)
+        refunded = _refund(session, view, refund, f"return of order {view.ref}", actor, now)
         _set_order(session, order_id, status=OrderStatus.RETURNED.value, refunded=refunded)
         detail = {
             "reason": reason,
@@ -942,7 +938,7 @@ def return_order(
                 {"line_id": c["lid"], "quantity": c["qty"], "restocked": c["restocked"]}
                 for c in changes
             ],
-            "refunded": max(refund, 0),
+            "refunded": refund,
         }
         timeline.record(session, order_id, "returned", actor, detail, now=now)
         audit.record(session, actor, "order.returned", "order", order_id, detail)
