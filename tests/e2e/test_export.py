@@ -103,8 +103,10 @@ def test_an_empty_store_gives_just_the_header(cli: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         "order_id,order_number,customer_id,status,strategy,created,processed,currency,"
-        "order_total,shipping_address,note,line_id,product_id,sku,product_name,unit_price,"
-        "quantity_ordered,quantity,line_total"
+        "order_total,payment_flow,paid,refunded,balance_due,fulfilled,carrier,"
+        "tracking_number,delivered,cancelled,cancel_reason,shipping_address,note,line_id,"
+        "product_id,sku,product_name,unit_price,quantity_ordered,quantity,"
+        "quantity_returned,line_total"
     ]
     assert "Exported 0 orders." in result.stderr
 

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import event, update
 
 from ordermill.db import Database
-from ordermill.services import export
+from ordermill.domain.workflow import PaymentFlow
+from ordermill.services import export, workflow
 from ordermill.services import orders as order_service
 from ordermill.services.tables import orders
 from tests import factories
@@ -193,3 +194,38 @@ def test_orders_are_read_in_bounded_keyset_pages_only_as_they_are_consumed(
 def test_a_page_size_below_one_is_refused(database: Database) -> None:
     with database.read() as session, pytest.raises(ValueError, match="page_size"):
         next(export.iter_order_pages(session, export.ExportFilters(), page_size=0))
+
+
+def test_an_export_carries_the_money_and_the_workflow_of_each_order(database: Database) -> None:
+    # Given an order paid in advance in part, and a delivered order with a returned unit
+    buyer = factories.customer(database, balance=100_00)
+    pen = factories.product(database, price=5_00, stock=10)
+    waiting = place(database, buyer, (pen, 4), at=MARCH)
+    shipped = place(database, buyer, (pen, 2), at=APRIL)
+    with database.write() as session:
+        workflow.process_order(session, waiting, flow=PaymentFlow.ADVANCE)
+        workflow.pay(session, waiting, amount=15_00, method="bank_transfer", reference="T-1")
+        workflow.process_order(session, shipped)
+        workflow.fulfill(session, shipped, carrier="DHL", tracking_number="JD1")
+        workflow.deliver(session, shipped)
+        line_id = order_service.get_order(session, shipped).lines[0].id
+        workflow.return_order(session, shipped, lines=[workflow.ReturnLine(line_id, 1)])
+
+    _, jsonl = run_export(database, export.ExportFormat.JSONL)
+    _, csv_text = run_export(database, export.ExportFormat.CSV)
+
+    first, second = jsonl_records(jsonl)
+    assert (first["status"], first["payment_flow"]) == ("awaiting_payment", "advance")
+    assert (first["paid"], first["balance_due"]) == ("15.00", "5.00")
+    assert (second["status"], second["refunded"], second["tracking_number"]) == (
+        "returned",
+        "5.00",
+        "JD1",
+    )
+    assert second["delivered"] is not None
+    assert second["lines"][0]["quantity_returned"] == 1
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert [(r["paid"], r["balance_due"], r["quantity_returned"]) for r in rows] == [
+        ("15.00", "5.00", "0"),
+        ("10.00", "0.00", "1"),
+    ]

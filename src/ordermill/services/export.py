@@ -20,6 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ordermill.domain.money import format_amount
+from ordermill.services.orders import (
+    OrderView,
+    _line_columns,
+    _line_view,
+    _order_columns,
+    _order_view,
+)
 from ordermill.services.tables import order_lines, orders
 
 DEFAULT_PAGE_SIZE = 1000
@@ -38,67 +45,18 @@ class ExportFilters:
     created_to: datetime | None = None  # exclusive
 
 
-@dataclass(slots=True)
-class ExportLine:
-    id: int
-    product_id: int | None
-    name: str
-    sku: str
-    unit_price: int
-    quantity_ordered: int
-    quantity: int
-    line_total: int
-
-
-@dataclass(slots=True)
-class ExportOrder:
-    id: int
-    number: str
-    customer_id: int
-    status: str
-    strategy: str | None
-    created: datetime
-    processed: datetime | None
-    currency: str
-    shipping_address: str | None
-    note: str | None
-    extra: dict[str, Any]
-    total: int
-    lines: list[ExportLine]
+# An exported order is the service's own view of it, lines included.
+ExportOrder = OrderView
 
 
 CSV_COLUMNS = (
     "order_id", "order_number", "customer_id", "status", "strategy", "created", "processed",
-    "currency", "order_total", "shipping_address", "note",
+    "currency", "order_total", "payment_flow", "paid", "refunded", "balance_due",
+    "fulfilled", "carrier", "tracking_number", "delivered", "cancelled", "cancel_reason",
+    "shipping_address", "note",
     "line_id", "product_id", "sku", "product_name", "unit_price", "quantity_ordered",
-    "quantity", "line_total",
+    "quantity", "quantity_returned", "line_total",
 )  # fmt: skip
-
-_ORDER_COLUMNS = (
-    orders.c.id,
-    orders.c.number,
-    orders.c.customer_id,
-    orders.c.status,
-    orders.c.strategy,
-    orders.c.created,
-    orders.c.processed,
-    orders.c.currency,
-    orders.c.shipping_address,
-    orders.c.note,
-    orders.c.extra,
-    orders.c.total,
-)
-_LINE_COLUMNS = (
-    order_lines.c.order_id,
-    order_lines.c.id,
-    order_lines.c.product_id,
-    order_lines.c.product_name,
-    order_lines.c.sku,
-    order_lines.c.unit_price,
-    order_lines.c.quantity_ordered,
-    order_lines.c.quantity,
-    order_lines.c.line_total,
-)
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -123,7 +81,7 @@ def iter_order_pages(
     """
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
-    base = select(*_ORDER_COLUMNS)
+    base = select(*_order_columns())
     if filters.status is not None:
         base = base.where(orders.c.status == filters.status)
     if filters.customer_id is not None:
@@ -139,24 +97,7 @@ def iter_order_pages(
         ).all()
         if not rows:
             return
-        page = [
-            ExportOrder(
-                id=row.id,
-                number=row.number,
-                customer_id=row.customer_id,
-                status=row.status,
-                strategy=row.strategy,
-                created=row.created,
-                processed=row.processed,
-                currency=row.currency,
-                shipping_address=row.shipping_address,
-                note=row.note,
-                extra=row.extra or {},
-                total=row.total,
-                lines=[],
-            )
-            for row in rows
-        ]
+        page = [_order_view(row) for row in rows]
         by_id = {order.id: order for order in page}
         # Unfiltered, a page is a dense id range: one range scan of the lines' order_id index.
         in_page = (
@@ -165,23 +106,14 @@ def iter_order_pages(
             else order_lines.c.order_id.in_(list(by_id))
         )
         line_rows = session.execute(
-            select(*_LINE_COLUMNS).where(in_page).order_by(order_lines.c.order_id, order_lines.c.id)
+            select(*_line_columns())
+            .where(in_page)
+            .order_by(order_lines.c.order_id, order_lines.c.id)
         )
         for line in line_rows:
             owner = by_id.get(line.order_id)
             if owner is not None:
-                owner.lines.append(
-                    ExportLine(
-                        id=line.id,
-                        product_id=line.product_id,
-                        name=line.product_name,
-                        sku=line.sku,
-                        unit_price=line.unit_price,
-                        quantity_ordered=line.quantity_ordered,
-                        quantity=line.quantity,
-                        line_total=line.line_total,
-                    )
-                )
+                owner.lines.append(_line_view(line))
         yield page
         if len(rows) < page_size:
             return
@@ -211,6 +143,16 @@ def order_json(order: ExportOrder) -> dict[str, Any]:
         "note": order.note,
         "extra": order.extra,
         "total": format_amount(order.total),
+        "payment_flow": order.payment_flow,
+        "paid": format_amount(order.paid),
+        "refunded": format_amount(order.refunded),
+        "balance_due": format_amount(order.balance_due),
+        "fulfilled": iso_utc(order.fulfilled),
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "delivered": iso_utc(order.delivered),
+        "cancelled": iso_utc(order.cancelled),
+        "cancel_reason": order.cancel_reason,
         "lines": [
             {
                 "id": line.id,
@@ -220,6 +162,7 @@ def order_json(order: ExportOrder) -> dict[str, Any]:
                 "unit_price": format_amount(line.unit_price),
                 "quantity_ordered": line.quantity_ordered,
                 "quantity": line.quantity,
+                "quantity_returned": line.quantity_returned,
                 "line_total": format_amount(line.line_total),
             }
             for line in order.lines
@@ -246,7 +189,7 @@ def write_csv(ordered: Iterable[ExportOrder], out: TextIO) -> int:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     count = 0
-    no_line = ("",) * 8
+    no_line = ("",) * 9
     for order in ordered:
         head = (
             order.id,
@@ -258,6 +201,16 @@ def write_csv(ordered: Iterable[ExportOrder], out: TextIO) -> int:
             iso_utc(order.processed) or "",
             order.currency,
             format_amount(order.total),
+            order.payment_flow or "",
+            format_amount(order.paid),
+            format_amount(order.refunded),
+            format_amount(order.balance_due),
+            iso_utc(order.fulfilled) or "",
+            order.carrier or "",
+            order.tracking_number or "",
+            iso_utc(order.delivered) or "",
+            iso_utc(order.cancelled) or "",
+            order.cancel_reason or "",
             order.shipping_address or "",
             order.note or "",
         )
@@ -274,6 +227,7 @@ def write_csv(ordered: Iterable[ExportOrder], out: TextIO) -> int:
                     format_amount(line.unit_price),
                     line.quantity_ordered,
                     line.quantity,
+                    line.quantity_returned,
                     format_amount(line.line_total),
                 )
                 for line in order.lines
