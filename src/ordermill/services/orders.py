@@ -216,6 +216,26 @@ def _insert_order(
     actor: Actor,
     line_extra: Mapping[int, dict[str, Any]] | None = None,
 ) -> OrderView:
+    if session.get_bind().dialect.name == "postgresql":
+        placed = _place_pg(
+            session,
+            customer_id=customer_id,
+            wanted=wanted,
+            line_extra=line_extra,
+            currency=currency,
+            shipping_address=shipping_address,
+            note=note,
+            extra=extra,
+            now=now,
+            actor=actor,
+            numbered=False,
+        )
+        if placed is None:  # a product left the catalog since the caller read it
+            raise _catalog_changed()
+        return placed
+    # SQLite: one Core statement each. The number comes last (``assign_number``): its
+    # counter row stays locked until the transaction ends, and every new order waits
+    # for it. Until then the row holds a placeholder no other transaction can see.
     line_values = [
         {
             "product_id": pid,
@@ -230,52 +250,33 @@ def _insert_order(
         for pid, qty in wanted.items()
     ]
     total = sum(v["line_total"] for v in line_values)
-    # The number comes last (``assign_number``): its counter row stays locked until the
-    # transaction ends, and every new order waits for it. Until then the row holds a
-    # placeholder no other transaction can see.
     number = f"~{secrets.token_hex(8)}"
     created = {"customer_id": customer_id, "total": total}
-    if session.get_bind().dialect.name == "postgresql":
-        order_id, line_ids = _insert_order_pg(
-            session,
+    order_id = session.execute(
+        insert(orders)
+        .values(
             number=number,
             customer_id=customer_id,
+            status=OrderStatus.PENDING.value,
+            created=now,
             currency=currency,
             shipping_address=shipping_address,
             note=note,
             extra=extra or {},
             total=total,
-            line_values=line_values,
-            created=created,
-            now=now,
-            actor=actor,
         )
-    else:
-        order_id = session.execute(
-            insert(orders)
-            .values(
-                number=number,
-                customer_id=customer_id,
-                status=OrderStatus.PENDING.value,
-                created=now,
-                currency=currency,
-                shipping_address=shipping_address,
-                note=note,
-                extra=extra or {},
-                total=total,
-            )
-            .returning(orders.c.id)
-        ).scalar_one()
-        audit.record(session, actor, "order.created", "order", order_id, created)
-        timeline.record(session, order_id, "created", actor, created, now=now)
-        for values in line_values:
-            values["order_id"] = order_id
-        line_ids = list(
-            session.execute(
-                insert(order_lines).returning(order_lines.c.id, sort_by_parameter_order=True),
-                line_values,
-            ).scalars()
-        )
+        .returning(orders.c.id)
+    ).scalar_one()
+    audit.record(session, actor, "order.created", "order", order_id, created)
+    timeline.record(session, order_id, "created", actor, created, now=now)
+    for values in line_values:
+        values["order_id"] = order_id
+    line_ids = list(
+        session.execute(
+            insert(order_lines).returning(order_lines.c.id, sort_by_parameter_order=True),
+            line_values,
+        ).scalars()
+    )
     return OrderView(
         id=order_id,
         number=number,
@@ -306,86 +307,142 @@ def _insert_order(
     )
 
 
-# On PostgreSQL a new order, its lines, its audit entry and its "created" event are
-# one statement (data-modifying CTEs), not four round trips.
+# On PostgreSQL placing an order is one statement of data-modifying CTEs: read the
+# products' snapshot (only those still sold, only for a customer who exists), insert the
+# order with its total, its lines, its audit entry and its "created" event, and (unless
+# the caller numbers it later) take its number from the year's counter. When a product
+# or the customer is missing nothing is written and no row comes back.
 _PLACE_PG = text(
     """
-WITH new_order AS (
+WITH wanted AS (
+    SELECT v.pid, v.qty, v.extra, v.n
+    FROM unnest(CAST(:pid AS integer[]), CAST(:qty AS integer[]), CAST(:line_extra AS text[]))
+        WITH ORDINALITY AS v(pid, qty, extra, n)
+), snapshot AS (
+    SELECT p.id, p.name, p.sku, p.price, w.qty, w.extra, w.n, p.price * w.qty AS line_total
+    FROM wanted w JOIN products p ON p.id = w.pid AND p.active
+), complete AS (
+    SELECT coalesce(sum(line_total), 0) AS total FROM snapshot
+    HAVING count(*) = :lines AND EXISTS (SELECT 1 FROM customers WHERE id = :customer_id)
+), counter AS (
+    INSERT INTO order_counters (year, last_value)
+    SELECT :year, 1 FROM complete WHERE CAST(:numbered AS boolean)
+    ON CONFLICT (year) DO UPDATE SET last_value = order_counters.last_value + 1
+    RETURNING last_value
+), new_order AS (
     INSERT INTO orders (number, customer_id, status, created, currency, shipping_address,
         note, extra, total, paid, refunded)
-    VALUES (:number, :customer_id, 'pending', :now, :currency, :shipping_address, :note,
-        CAST(:extra AS jsonb), :total, 0, 0)
-    RETURNING id
+    SELECT coalesce(CAST(:year AS text) || '-' || lpad(CAST(c.last_value AS text),
+            greatest(5, length(CAST(c.last_value AS text))), '0'), :placeholder),
+        :customer_id, 'pending', :now, :currency, :shipping_address, :note,
+        CAST(:extra AS jsonb), complete.total, 0, 0
+    FROM complete LEFT JOIN counter c ON true
+    RETURNING id, number, total
 ), new_lines AS (
     INSERT INTO order_lines (order_id, product_id, product_name, sku, unit_price,
         quantity_ordered, quantity, line_total, quantity_returned, quantity_restocked, extra)
-    SELECT new_order.id, v.pid, v.name, v.sku, v.price, v.qty, v.qty, v.total, 0, 0,
-        CAST(v.extra AS jsonb)
-    FROM new_order, unnest(CAST(:pid AS integer[]), CAST(:name AS text[]),
-        CAST(:sku AS text[]), CAST(:price AS bigint[]), CAST(:qty AS integer[]),
-        CAST(:line_total AS bigint[]), CAST(:line_extra AS text[]))
-        WITH ORDINALITY AS v(pid, name, sku, price, qty, total, extra, n)
-    ORDER BY v.n
-    RETURNING id, product_id
+    SELECT new_order.id, s.id, s.name, s.sku, s.price, s.qty, s.qty, s.line_total, 0, 0,
+        CAST(s.extra AS jsonb)
+    FROM new_order, snapshot s ORDER BY s.n
+    RETURNING id, product_id, product_name, sku, unit_price, quantity_ordered, line_total,
+        extra
 ), audited AS (
     INSERT INTO audit_log (at, actor, user_id, token_id, action, entity, entity_id, detail)
     SELECT :now, :actor, CAST(:uid AS integer), CAST(:tid AS integer), 'order.created',
-        'order', new_order.id, CAST(:detail AS jsonb)
+        'order', new_order.id,
+        jsonb_build_object('customer_id', CAST(:customer_id AS integer), 'total', new_order.total)
     FROM new_order
 ), created AS (
     INSERT INTO order_events (order_id, at, kind, actor, visibility, detail)
-    SELECT new_order.id, :now, 'created', :actor, 'customer', CAST(:detail AS jsonb)
+    SELECT new_order.id, :now, 'created', :actor, 'customer',
+        jsonb_build_object('customer_id', CAST(:customer_id AS integer), 'total', new_order.total)
     FROM new_order
 )
-SELECT new_order.id, new_lines.id AS line_id, new_lines.product_id
-FROM new_order, new_lines
+SELECT new_order.id AS order_id, new_order.number, new_order.total, l.*
+FROM new_order, new_lines l
+ORDER BY l.id
 """
 )
 
 
-def _insert_order_pg(
+def _place_pg(
     session: Session,
     *,
-    number: str,
     customer_id: int,
+    wanted: Mapping[int, int],
+    line_extra: Mapping[int, dict[str, Any]] | None,
     currency: str,
     shipping_address: str | None,
     note: str | None,
-    extra: dict[str, Any],
-    total: int,
-    line_values: list[dict[str, Any]],
-    created: dict[str, Any],
+    extra: dict[str, Any] | None,
     now: datetime,
     actor: Actor,
-) -> tuple[int, list[int]]:
+    numbered: bool,
+) -> OrderView | None:
+    """Place an order in one statement (PostgreSQL); ``None`` when nothing was written
+    because a product is unknown or no longer sold, or the customer doesn't exist."""
     rows = session.execute(
         _PLACE_PG,
         {
-            "number": number,
+            "pid": list(wanted),
+            "qty": list(wanted.values()),
+            "line_extra": [
+                json.dumps(line_extra[pid]) if line_extra and pid in line_extra else None
+                for pid in wanted
+            ],
+            "lines": len(wanted),
             "customer_id": customer_id,
+            "year": now.year,
+            "numbered": numbered,
+            "placeholder": f"~{secrets.token_hex(8)}",  # until assign_number
             "now": now,
             "currency": currency,
             "shipping_address": shipping_address,
             "note": note,
-            "extra": json.dumps(extra),
-            "total": total,
-            "pid": [v["product_id"] for v in line_values],
-            "name": [v["product_name"] for v in line_values],
-            "sku": [v["sku"] for v in line_values],
-            "price": [v["unit_price"] for v in line_values],
-            "qty": [v["quantity_ordered"] for v in line_values],
-            "line_total": [v["line_total"] for v in line_values],
-            "line_extra": [
-                None if v["extra"] is None else json.dumps(v["extra"]) for v in line_values
-            ],
+            "extra": json.dumps(extra or {}),
             "actor": actor.label,
             "uid": actor.user_id,
             "tid": actor.token_id,
-            "detail": json.dumps(created),
         },
     ).all()
-    line_of = {row.product_id: row.line_id for row in rows}  # one line per product
-    return rows[0].id, [line_of[v["product_id"]] for v in line_values]
+    if not rows:
+        return None
+    head = rows[0]
+    return OrderView(
+        id=head.order_id,
+        number=head.number,
+        customer_id=customer_id,
+        status=OrderStatus.PENDING.value,
+        strategy=None,
+        created=now,
+        processed=None,
+        currency=currency,
+        shipping_address=shipping_address,
+        note=note,
+        extra=extra or {},
+        total=head.total,
+        lines=[
+            LineView(
+                id=row.id,
+                product_id=row.product_id,
+                name=row.product_name,
+                sku=row.sku,
+                unit_price=row.unit_price,
+                quantity_ordered=row.quantity_ordered,
+                quantity=row.quantity_ordered,
+                line_total=row.line_total,
+                extra=row.extra,
+            )
+            for row in rows
+        ],
+    )
+
+
+def _catalog_changed() -> Conflict:
+    return Conflict(
+        "A product was removed from the catalog while the order was placed; try again.",
+        code="catalog_changed",
+    )
 
 
 def assign_number(session: Session, view: OrderView) -> OrderView:
@@ -443,6 +500,26 @@ def place_order(
     ``assign_number`` last, before its transaction commits.
     """
     wanted = merge_items(items)
+    now = (now or utcnow()).astimezone(UTC)
+    if not require_stock and session.get_bind().dialect.name == "postgresql":
+        placed = _place_pg(
+            session,
+            customer_id=customer_id,
+            wanted=wanted,
+            line_extra=None,
+            currency=currency,
+            shipping_address=shipping_address,
+            note=note,
+            extra=extra,
+            now=now,
+            actor=actor,
+            numbered=numbered,
+        )
+        if placed is not None:
+            return placed
+        # Nothing was written: say exactly what is missing or no longer sold.
+        _check_catalog(wanted, _catalog_rows(session, customer_id, list(wanted)))
+        raise _catalog_changed()
     catalog = _catalog_rows(session, customer_id, list(wanted))
     _check_catalog(wanted, catalog)
     if require_stock:
@@ -458,7 +535,7 @@ def place_order(
         shipping_address=shipping_address,
         note=note,
         extra=extra,
-        now=(now or utcnow()).astimezone(UTC),
+        now=now,
         actor=actor,
     )
     return assign_number(session, view) if numbered else view
