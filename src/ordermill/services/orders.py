@@ -228,7 +228,6 @@ def _insert_order(
             extra=extra,
             now=now,
             actor=actor,
-            numbered=False,
         )
         if placed is None:  # a product left the catalog since the caller read it
             raise _catalog_changed()
@@ -309,9 +308,10 @@ def _insert_order(
 
 # On PostgreSQL placing an order is one statement of data-modifying CTEs: read the
 # products' snapshot (only those still sold, only for a customer who exists), insert the
-# order with its total, its lines, its audit entry and its "created" event, and (unless
-# the caller numbers it later) take its number from the year's counter. When a product
-# or the customer is missing nothing is written and no row comes back.
+# order with its total, its lines, its audit entry and its "created" event. When a
+# product or the customer is missing nothing is written and no row comes back. The
+# number is not taken here: the counter's lock would be held through all these inserts
+# (placing became serial when it was); ``assign_number`` takes it last.
 _PLACE_PG = text(
     """
 WITH wanted AS (
@@ -321,22 +321,16 @@ WITH wanted AS (
 ), snapshot AS (
     SELECT p.id, p.name, p.sku, p.price, w.qty, w.extra, w.n, p.price * w.qty AS line_total
     FROM wanted w JOIN products p ON p.id = w.pid AND p.active
+    WHERE p.id = ANY(CAST(:pid AS integer[]))  -- an index scan even in a generic plan
 ), complete AS (
     SELECT coalesce(sum(line_total), 0) AS total FROM snapshot
     HAVING count(*) = :lines AND EXISTS (SELECT 1 FROM customers WHERE id = :customer_id)
-), counter AS (
-    INSERT INTO order_counters (year, last_value)
-    SELECT :year, 1 FROM complete WHERE CAST(:numbered AS boolean)
-    ON CONFLICT (year) DO UPDATE SET last_value = order_counters.last_value + 1
-    RETURNING last_value
 ), new_order AS (
     INSERT INTO orders (number, customer_id, status, created, currency, shipping_address,
         note, extra, total, paid, refunded)
-    SELECT coalesce(CAST(:year AS text) || '-' || lpad(CAST(c.last_value AS text),
-            greatest(5, length(CAST(c.last_value AS text))), '0'), :placeholder),
-        :customer_id, 'pending', :now, :currency, :shipping_address, :note,
+    SELECT :placeholder, :customer_id, 'pending', :now, :currency, :shipping_address, :note,
         CAST(:extra AS jsonb), complete.total, 0, 0
-    FROM complete LEFT JOIN counter c ON true
+    FROM complete
     RETURNING id, number, total
 ), new_lines AS (
     INSERT INTO order_lines (order_id, product_id, product_name, sku, unit_price,
@@ -377,7 +371,6 @@ def _place_pg(
     extra: dict[str, Any] | None,
     now: datetime,
     actor: Actor,
-    numbered: bool,
 ) -> OrderView | None:
     """Place an order in one statement (PostgreSQL); ``None`` when nothing was written
     because a product is unknown or no longer sold, or the customer doesn't exist."""
@@ -392,8 +385,6 @@ def _place_pg(
             ],
             "lines": len(wanted),
             "customer_id": customer_id,
-            "year": now.year,
-            "numbered": numbered,
             "placeholder": f"~{secrets.token_hex(8)}",  # until assign_number
             "now": now,
             "currency": currency,
@@ -513,10 +504,9 @@ def place_order(
             extra=extra,
             now=now,
             actor=actor,
-            numbered=numbered,
         )
         if placed is not None:
-            return placed
+            return assign_number(session, placed) if numbered else placed
         # Nothing was written: say exactly what is missing or no longer sold.
         _check_catalog(wanted, _catalog_rows(session, customer_id, list(wanted)))
         raise _catalog_changed()

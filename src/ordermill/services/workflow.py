@@ -528,29 +528,31 @@ def _write_processed(
 
 # On PostgreSQL every write of a set of processed orders is one statement: data-modifying
 # CTEs over arrays of values (``unnest``), instead of about eight statements, each
-# pipelined once per row. The rows are already locked, so the CTEs can't race.
+# pipelined once per row. The rows are already locked, so the CTEs can't race. Each
+# ``= ANY(array)`` keeps an index scan when the driver reuses a generic plan, which
+# can't see how few rows the arrays hold.
 _PROCESSED_PG = text(
     """
 WITH stock AS (
     UPDATE products AS p SET stock = p.stock - v.qty, updated = :now
     FROM unnest(CAST(:pid AS integer[]), CAST(:qty AS integer[])) AS v(pid, qty)
-    WHERE p.id = v.pid AND p.stock >= v.qty
+    WHERE p.id = v.pid AND p.stock >= v.qty AND p.id = ANY(CAST(:pid AS integer[]))
     RETURNING p.id
 ), settled AS (
     UPDATE order_lines AS l SET quantity = v.qty, line_total = v.total
     FROM unnest(CAST(:lid AS integer[]), CAST(:lqty AS integer[]), CAST(:ltotal AS bigint[]))
         AS v(lid, qty, total)
-    WHERE l.id = v.lid
+    WHERE l.id = v.lid AND l.id = ANY(CAST(:lid AS integer[]))
 ), marked AS (
     UPDATE orders AS o SET status = v.st, processed = :now, strategy = :strat,
         payment_flow = :flw, total = v.tot, paid = v.pd
     FROM unnest(CAST(:oid AS integer[]), CAST(:st AS text[]), CAST(:tot AS bigint[]),
         CAST(:pd AS bigint[])) AS v(oid, st, tot, pd)
-    WHERE o.id = v.oid
+    WHERE o.id = v.oid AND o.id = ANY(CAST(:oid AS integer[]))
 ), charged AS (
     UPDATE customers AS c SET balance = c.balance - v.amt, updated = :now
     FROM unnest(CAST(:cid AS integer[]), CAST(:amt AS bigint[])) AS v(cid, amt)
-    WHERE c.id = v.cid
+    WHERE c.id = v.cid AND c.id = ANY(CAST(:cid AS integer[]))
 ), entries AS (
     INSERT INTO ledger_entries (customer_id, at, kind, amount, balance_after, order_id, reason,
         actor)
