@@ -96,11 +96,7 @@ def add_note(
     customer_id: int | None = None,
 ) -> Event:
     """A note on the order's timeline (``customer_id`` limits it to that customer's order)."""
-    owner = session.execute(
-        select(orders.c.customer_id).where(orders.c.id == order_id)
-    ).scalar_one_or_none()
-    if owner is None or (customer_id is not None and owner != customer_id):
-        raise order_not_found(order_id)
+    _ensure_order(session, order_id, customer_id)
     now = utcnow()
     event_id = session.execute(
         insert(order_events)
@@ -117,13 +113,18 @@ def add_note(
     return Event(event_id, order_id, now, "note", actor.label, visibility.value, {"text": text})
 
 
-def list_events(session: Session, order_id: int, *, customer_id: int | None = None) -> list[Event]:
-    """The timeline, oldest first; for a customer (``customer_id``) only what they may see."""
+def _ensure_order(session: Session, order_id: int, customer_id: int | None) -> None:
+    """404 unless the order exists (and, with ``customer_id``, is that customer's)."""
     owner = session.execute(
         select(orders.c.customer_id).where(orders.c.id == order_id)
     ).scalar_one_or_none()
     if owner is None or (customer_id is not None and owner != customer_id):
         raise order_not_found(order_id)
+
+
+def list_events(session: Session, order_id: int, *, customer_id: int | None = None) -> list[Event]:
+    """The timeline, oldest first; for a customer (``customer_id``) only what they may see."""
+    _ensure_order(session, order_id, customer_id)
     stmt = select(order_events).where(order_events.c.order_id == order_id)
     if customer_id is not None:
         stmt = stmt.where(order_events.c.visibility == Visibility.CUSTOMER.value)

@@ -117,7 +117,7 @@ def _claim(
     if not rows or (customer_id is not None and rows[0].customer_id != customer_id):
         raise order_not_found(order_id)
     view = _order_view(rows[0])
-    view.lines = [_line_from(row) for row in rows if row.l_id is not None]
+    view.lines = [_line_from(row) for row in rows]
     return _Claimed(view, int(rows[0].balance))
 
 
@@ -336,15 +336,7 @@ def _process_set(
             if line.product_id is not None
         }
     )
-    stock: dict[int, int] = {}
-    if product_ids:
-        locked = session.execute(
-            select(products.c.id, products.c.stock)
-            .where(products.c.id.in_(product_ids))
-            .order_by(products.c.id)
-            .with_for_update(key_share=True)
-        )
-        stock = {row.id: row.stock for row in locked}
+    stock = _lock_by_id(session, products.c.stock, product_ids)
 
     taken: dict[int, int] = {}
     settled_lines: list[dict[str, Any]] = []
@@ -630,6 +622,20 @@ def _refusal(action: Action, claim: _Claimed, verdict: Verdict) -> OrdermillErro
     return refused(action, claim.status, verdict.reason, claim.view.ref)
 
 
+def _lock_by_id(session: Session, column: Any, ids: list[int]) -> dict[int, int]:
+    """Lock the rows of ``column``'s table with these ids, in id order, reading ``column``."""
+    if not ids:
+        return {}
+    table = column.table
+    locked = session.execute(
+        select(table.c.id, column)
+        .where(table.c.id.in_(ids))
+        .order_by(table.c.id)
+        .with_for_update(key_share=True)
+    )
+    return {int(row[0]): int(row[1]) for row in locked}
+
+
 def _claim_many(session: Session, ids: list[int]) -> dict[int, _Claimed]:
     """Lock and read several orders with their lines, then their customers, each in id
     order (one order: both in one statement)."""
@@ -651,18 +657,9 @@ def _claim_many(session: Session, ids: list[int]) -> dict[int, _Claimed]:
         view = views.get(row.id)
         if view is None:
             view = views[row.id] = _order_view(row)
-        if row.l_id is not None:
-            view.lines.append(_line_from(row))
+        view.lines.append(_line_from(row))
     customer_ids = sorted({view.customer_id for view in views.values()})
-    balances: dict[int, int] = {}
-    if customer_ids:
-        locked = session.execute(
-            select(customers.c.id, customers.c.balance)
-            .where(customers.c.id.in_(customer_ids))
-            .order_by(customers.c.id)
-            .with_for_update(key_share=True)
-        )
-        balances = {row.id: row.balance for row in locked}
+    balances = _lock_by_id(session, customers.c.balance, customer_ids)
     return {
         order_id: _Claimed(view, int(balances[view.customer_id]))
         for order_id, view in views.items()

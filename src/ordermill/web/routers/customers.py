@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
+from ordermill.db import Database
 from ordermill.domain.access import Permission
 from ordermill.services import catalog, ledger
 from ordermill.services import orders as order_service
@@ -162,10 +163,15 @@ def list_ledger(
     cursor: CursorQuery = None,
 ) -> Response:
     """Every change to the customer's balance, newest first, with the balance after it."""
+    return ledger_page(request, database, customer_id, page_limit(settings, limit), cursor)
+
+
+def ledger_page(
+    request: Request, database: Database, customer_id: int, limit: int, cursor: str | None
+) -> Response:
+    """A page of a customer's ledger (staff and /api/me)."""
     with database.read() as session:
-        page = ledger.list_entries(
-            session, customer_id, limit=page_limit(settings, limit), cursor=cursor
-        )
+        page = ledger.list_entries(session, customer_id, limit=limit, cursor=cursor)
     return page_response(
         request, page, [LedgerEntryPublic.model_validate(entry) for entry in page.items]
     )

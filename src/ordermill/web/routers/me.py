@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ordermill.domain.access import Permission
 from ordermill.errors import order_not_found
-from ordermill.services import carts, catalog, ledger, timeline, workflow
+from ordermill.services import carts, catalog, timeline, workflow
 from ordermill.services import orders as order_service
 from ordermill.services.accounts import Principal
 from ordermill.web.account_schemas import MeCheckout
@@ -35,7 +35,7 @@ from ordermill.web.http import (
 )
 from ordermill.web.present import actions_public, cart_public, event_public, order_public
 from ordermill.web.routers import problems
-from ordermill.web.routers.customers import patch_customer
+from ordermill.web.routers.customers import ledger_page, patch_customer
 from ordermill.web.schemas import (
     ActionsPublic,
     CartItemSet,
@@ -239,10 +239,4 @@ def list_ledger(
     cursor: CursorQuery = None,
 ) -> Response:
     """Your store balance's history, newest first."""
-    with database.read() as session:
-        page = ledger.list_entries(
-            session, _customer_id(me), limit=page_limit(settings, limit), cursor=cursor
-        )
-    return page_response(
-        request, page, [LedgerEntryPublic.model_validate(entry) for entry in page.items]
-    )
+    return ledger_page(request, database, _customer_id(me), page_limit(settings, limit), cursor)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy.orm import Session
 
+from ordermill.db import Database
 from ordermill.domain import workflow as rules
 from ordermill.domain.access import Permission
 from ordermill.services import carts, timeline
@@ -45,7 +46,7 @@ ACTION_ERRORS = problems(400, 403, 404, 409, 422)
 
 
 def take_action(
-    database: Any,
+    database: Database,
     request: Request,
     key: str | None,
     payload: Any,
