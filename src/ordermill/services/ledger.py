@@ -1,9 +1,12 @@
 """Customer balances as a ledger: every change is an immutable entry with the balance after it.
 
-A balance changes only here, by one conditional ``UPDATE … RETURNING`` on the
+A balance changes by ``post``: one conditional ``UPDATE … RETURNING`` on the
 customer row (which serialises concurrent changes to one customer) followed by
-the entry that records it, in the caller's transaction. The balance therefore
-always equals the sum of the customer's entries.
+the entry that records it, in the caller's transaction. Set-based processing
+(``workflow.process_orders``) is the one other writer: it locks the customers
+first and writes each charge with its entry in the same statement, the balance
+after computed from the locked balance. The balance therefore always equals the
+sum of the customer's entries.
 """
 
 from __future__ import annotations
