@@ -20,7 +20,7 @@ from typing import Any
 
 import pluggy
 
-from ordermill.errors import Conflict, OrdermillError
+from ordermill.errors import Code, Conflict, OrdermillError
 
 PROJECT = "ordermill"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -83,5 +83,5 @@ def call(hook_name: str, **kwargs: Any) -> None:
         raise
     except Exception as exc:  # a plugin said no (or failed): the change must not happen
         raise Conflict(
-            f"A store plugin refused this: {exc}", code="vetoed", hook=hook_name
+            f"A store plugin refused this: {exc}", code=Code.VETOED, hook=hook_name
         ) from exc

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ordermill.errors import Conflict, InvalidInput
+from ordermill.errors import Code, Conflict, InvalidInput
 
 
 class OrderStatus(StrEnum):
@@ -120,7 +120,7 @@ def insufficient_stock(shortages: Iterable[Shortage]) -> ProcessingFailed:
         for s in short
     )
     return ProcessingFailed(
-        f"Not enough stock for: {listing}", code="insufficient_stock", short_lines=short
+        f"Not enough stock for: {listing}", code=Code.INSUFFICIENT_STOCK, short_lines=short
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ordermill.domain.orders import OrderStatus
-from ordermill.errors import Conflict
+from ordermill.errors import CATALOGUE, Code, Conflict
 
 S = OrderStatus
 
@@ -50,20 +50,23 @@ class Effect(StrEnum):
     REFUND_RETURNED = "refund returned lines to the balance"
 
 
-# Every reason an action can be refused with, and what it means to a person.
-REASONS: dict[str, str] = {
-    "already_processed": "The order has already been processed.",
-    "already_paid": "The order is already paid.",
-    "already_fulfilled": "The order has been shipped; return it instead.",
-    "already_delivered": "The order has been delivered; return it instead.",
-    "already_cancelled": "The order is cancelled.",
-    "already_returned": "The order has been returned.",
-    "not_processed": "The order has not been processed yet.",
-    "not_paid": "The order is waiting for payment.",
-    "not_fulfilled": "The order has not been shipped yet.",
-    "insufficient_balance": "The customer's balance must be positive to charge it.",
-    "nothing_to_return": "Every unit of the order has been returned already.",
-    "not_cancellable_by_customer": ("The order is being prepared; ask the store to cancel it."),
+# Every reason an action can be refused with; what each means to a person is in the catalogue.
+REASONS: dict[Code, str] = {
+    code: CATALOGUE[code].meaning
+    for code in (
+        Code.ALREADY_PROCESSED,
+        Code.ALREADY_PAID,
+        Code.ALREADY_FULFILLED,
+        Code.ALREADY_DELIVERED,
+        Code.ALREADY_CANCELLED,
+        Code.ALREADY_RETURNED,
+        Code.NOT_PROCESSED,
+        Code.NOT_PAID,
+        Code.NOT_FULFILLED,
+        Code.INSUFFICIENT_BALANCE,
+        Code.NOTHING_TO_RETURN,
+        Code.NOT_CANCELLABLE_BY_CUSTOMER,
+    )
 }
 
 
@@ -79,17 +82,17 @@ class OrderFacts:
     flow: PaymentFlow = PaymentFlow.BALANCE
 
 
-Guard = Callable[[OrderFacts], str | None]
+Guard = Callable[[OrderFacts], Code | None]
 
 
-def _positive_balance_for_flow_balance(facts: OrderFacts) -> str | None:
+def _positive_balance_for_flow_balance(facts: OrderFacts) -> Code | None:
     if facts.flow is PaymentFlow.BALANCE and facts.balance <= 0:
-        return "insufficient_balance"
+        return Code.INSUFFICIENT_BALANCE
     return None
 
 
-def _something_left_to_return(facts: OrderFacts) -> str | None:
-    return None if facts.returnable > 0 else "nothing_to_return"
+def _something_left_to_return(facts: OrderFacts) -> Code | None:
+    return None if facts.returnable > 0 else Code.NOTHING_TO_RETURN
 
 
 def is_fully_paid(facts: OrderFacts) -> bool:
@@ -102,7 +105,7 @@ class Transition:
     label: str
     sources: frozenset[OrderStatus]
     target: OrderStatus
-    refusals: Mapping[OrderStatus, str]  # every state that is not a source, with its reason
+    refusals: Mapping[OrderStatus, Code]  # every state that is not a source, with its reason
     effects: tuple[Effect, ...] = ()
     guards: tuple[Guard, ...] = ()
     # States where repeating the action succeeds and changes nothing (fulfil twice).
@@ -134,12 +137,12 @@ TRANSITIONS: dict[Action, Transition] = {
             guards=(_positive_balance_for_flow_balance,),
             note="flow balance pays at once",
             refusals={
-                S.AWAITING_PAYMENT: "already_processed",
-                S.PROCESSED: "already_processed",
-                S.FULFILLED: "already_processed",
-                S.DELIVERED: "already_processed",
-                S.CANCELLED: "already_cancelled",
-                S.RETURNED: "already_processed",
+                S.AWAITING_PAYMENT: Code.ALREADY_PROCESSED,
+                S.PROCESSED: Code.ALREADY_PROCESSED,
+                S.FULFILLED: Code.ALREADY_PROCESSED,
+                S.DELIVERED: Code.ALREADY_PROCESSED,
+                S.CANCELLED: Code.ALREADY_CANCELLED,
+                S.RETURNED: Code.ALREADY_PROCESSED,
             },
         ),
         Transition(
@@ -149,12 +152,12 @@ TRANSITIONS: dict[Action, Transition] = {
             target=S.AWAITING_PAYMENT,
             effects=(Effect.RECORD_PAYMENT, Effect.CREDIT_OVERPAYMENT),
             refusals={
-                S.PENDING: "not_processed",
-                S.PROCESSED: "already_paid",
-                S.FULFILLED: "already_paid",
-                S.DELIVERED: "already_paid",
-                S.CANCELLED: "already_cancelled",
-                S.RETURNED: "already_paid",
+                S.PENDING: Code.NOT_PROCESSED,
+                S.PROCESSED: Code.ALREADY_PAID,
+                S.FULFILLED: Code.ALREADY_PAID,
+                S.DELIVERED: Code.ALREADY_PAID,
+                S.CANCELLED: Code.ALREADY_CANCELLED,
+                S.RETURNED: Code.ALREADY_PAID,
             },
         ),
         Transition(
@@ -165,11 +168,11 @@ TRANSITIONS: dict[Action, Transition] = {
             effects=(Effect.SET_FULFILLED,),
             repeat_ok=frozenset({S.FULFILLED}),
             refusals={
-                S.PENDING: "not_processed",
-                S.AWAITING_PAYMENT: "not_paid",
-                S.DELIVERED: "already_delivered",
-                S.CANCELLED: "already_cancelled",
-                S.RETURNED: "already_returned",
+                S.PENDING: Code.NOT_PROCESSED,
+                S.AWAITING_PAYMENT: Code.NOT_PAID,
+                S.DELIVERED: Code.ALREADY_DELIVERED,
+                S.CANCELLED: Code.ALREADY_CANCELLED,
+                S.RETURNED: Code.ALREADY_RETURNED,
             },
         ),
         Transition(
@@ -180,11 +183,11 @@ TRANSITIONS: dict[Action, Transition] = {
             effects=(Effect.SET_DELIVERED,),
             repeat_ok=frozenset({S.DELIVERED}),
             refusals={
-                S.PENDING: "not_processed",
-                S.AWAITING_PAYMENT: "not_paid",
-                S.PROCESSED: "not_fulfilled",
-                S.CANCELLED: "already_cancelled",
-                S.RETURNED: "already_returned",
+                S.PENDING: Code.NOT_PROCESSED,
+                S.AWAITING_PAYMENT: Code.NOT_PAID,
+                S.PROCESSED: Code.NOT_FULFILLED,
+                S.CANCELLED: Code.ALREADY_CANCELLED,
+                S.RETURNED: Code.ALREADY_RETURNED,
             },
         ),
         Transition(
@@ -195,10 +198,10 @@ TRANSITIONS: dict[Action, Transition] = {
             effects=(Effect.RESTOCK, Effect.REFUND),
             customer_sources=frozenset({S.PENDING, S.AWAITING_PAYMENT}),
             refusals={
-                S.FULFILLED: "already_fulfilled",
-                S.DELIVERED: "already_delivered",
-                S.CANCELLED: "already_cancelled",
-                S.RETURNED: "already_returned",
+                S.FULFILLED: Code.ALREADY_FULFILLED,
+                S.DELIVERED: Code.ALREADY_DELIVERED,
+                S.CANCELLED: Code.ALREADY_CANCELLED,
+                S.RETURNED: Code.ALREADY_RETURNED,
             },
         ),
         Transition(
@@ -209,10 +212,10 @@ TRANSITIONS: dict[Action, Transition] = {
             effects=(Effect.REFUND_RETURNED, Effect.RESTOCK_ASKED),
             guards=(_something_left_to_return,),
             refusals={
-                S.PENDING: "not_processed",
-                S.AWAITING_PAYMENT: "not_paid",
-                S.PROCESSED: "not_fulfilled",
-                S.CANCELLED: "already_cancelled",
+                S.PENDING: Code.NOT_PROCESSED,
+                S.AWAITING_PAYMENT: Code.NOT_PAID,
+                S.PROCESSED: Code.NOT_FULFILLED,
+                S.CANCELLED: Code.ALREADY_CANCELLED,
             },
         ),
     )
@@ -231,7 +234,7 @@ class TransitionRefused(Conflict):
 class Verdict:
     action: Action
     allowed: bool
-    reason: str | None = None
+    reason: Code | None = None
     repeat: bool = False  # allowed, and taking it again changes nothing
 
     @property
@@ -247,7 +250,7 @@ def check(action: Action, facts: OrderFacts, *, by_customer: bool = False) -> Ve
     if facts.status not in transition.sources:
         return Verdict(action, False, transition.refusals[facts.status])
     if by_customer and facts.status not in transition.customer_sources:
-        return Verdict(action, False, "not_cancellable_by_customer")
+        return Verdict(action, False, Code.NOT_CANCELLABLE_BY_CUSTOMER)
     for guard in transition.guards:
         reason = guard(facts)
         if reason is not None:
@@ -263,7 +266,7 @@ def available_actions(
 
 
 def refused(
-    action: Action, status: OrderStatus, reason: str, order_ref: int | str
+    action: Action, status: OrderStatus, reason: Code, order_ref: int | str
 ) -> TransitionRefused:
     """The 409 for ``action`` refused with ``reason`` on an order in ``status``."""
     return TransitionRefused(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ordermill.domain.access import STAFF_ROLES, Role, ThrottlePolicy, block_until
 from ordermill.errors import (
+    Code,
     Conflict,
     InvalidInput,
     NotFound,
@@ -50,7 +51,7 @@ def _dummy_hash() -> str:
 
 
 def invalid_credentials() -> Unauthenticated:
-    return Unauthenticated("Email or password is wrong.", code="invalid_credentials")
+    return Unauthenticated("Email or password is wrong.", code=Code.INVALID_CREDENTIALS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,7 @@ def create_user(
     if (role is Role.CUSTOMER) != (customer_id is not None):
         raise InvalidInput("customer logins, and only they, belong to a customer", field="role")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise Conflict(f"A user with email {email} already exists.", code="email_taken")
+        raise Conflict(f"A user with email {email} already exists.", code=Code.EMAIL_TAKEN)
     user = User(
         email=email, password_hash=hash_password(password), role=role.value, customer_id=customer_id
     )
@@ -147,14 +148,14 @@ def create_user(
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
+        raise NotFound(f"User {user_id} does not exist.", code=Code.USER_NOT_FOUND)
     return user
 
 
 def find_user(session: Session, email: str) -> User:
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
-        raise NotFound(f"No user has the email {email}.", code="user_not_found")
+        raise NotFound(f"No user has the email {email}.", code=Code.USER_NOT_FOUND)
     return user
 
 
@@ -178,7 +179,7 @@ def _keep_an_admin(session: Session, user: User) -> None:
         .with_for_update()
     ).all()
     if not [admin_id for admin_id in enabled if admin_id != user.id]:
-        raise Conflict("The store must keep at least one enabled admin.", code="last_admin")
+        raise Conflict("The store must keep at least one enabled admin.", code=Code.LAST_ADMIN)
 
 
 def set_disabled(session: Session, user: User, disabled: bool) -> User:
@@ -193,7 +194,7 @@ def set_disabled(session: Session, user: User, disabled: bool) -> User:
 def set_role(session: Session, user: User, role: Role) -> User:
     """Make a staff member an admin or the other way round."""
     if user.role not in {r.value for r in STAFF_ROLES} or role not in STAFF_ROLES:
-        raise Conflict("Only staff and admin roles can be changed.", code="role_not_changeable")
+        raise Conflict("Only staff and admin roles can be changed.", code=Code.ROLE_NOT_CHANGEABLE)
     if user.role == Role.ADMIN.value and role is not Role.ADMIN and not user.disabled:
         _keep_an_admin(session, user)
     user.role = role.value
@@ -223,7 +224,7 @@ def ensure_admin(session: Session, email: str) -> tuple[str, str] | None:
             raise Conflict(
                 f"{user.email} is a {user.role} login; set ORDERMILL_ADMIN_EMAIL to another "
                 "address or create an admin with `ordermill users create --role admin`.",
-                code="email_taken",
+                code=Code.EMAIL_TAKEN,
             )
         user.password_hash = hash_password(password)
         user.disabled = False
@@ -338,7 +339,7 @@ def resolve_token(session: Session, token: str, now: datetime | None = None) -> 
         or row.disabled
     ):
         raise Unauthenticated(
-            "The token is invalid, expired or revoked; log in again.", code="invalid_token"
+            "The token is invalid, expired or revoked; log in again.", code=Code.INVALID_TOKEN
         )
     return Principal(
         role=Role(row.role),
@@ -362,7 +363,7 @@ def revoke_token(session: Session, token_id: int, now: datetime | None = None) -
 def get_token(session: Session, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None:
-        raise NotFound(f"Token {token_id} does not exist.", code="token_not_found")
+        raise NotFound(f"Token {token_id} does not exist.", code=Code.TOKEN_NOT_FOUND)
     return token
 
 

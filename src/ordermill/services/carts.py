@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ordermill import plugins
 from ordermill.domain.orders import Strategy, find_shortages, insufficient_stock
 from ordermill.domain.workflow import PaymentFlow
-from ordermill.errors import Conflict, InvalidInput, order_not_found, product_not_found
+from ordermill.errors import Code, Conflict, InvalidInput, order_not_found, product_not_found
 from ordermill.models import utcnow
 from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.orders import (
@@ -107,7 +107,7 @@ def set_cart_item(session: Session, customer_id: int, product_id: int, quantity:
     if product is None:
         raise product_not_found(product_id)
     if not product.active:
-        raise Conflict(f"Product {product_id} is no longer sold.", code="product_inactive")
+        raise Conflict(f"Product {product_id} is no longer sold.", code=Code.PRODUCT_INACTIVE)
     cart_id = _cart_id(session, customer_id)
     session.execute(
         upsert(session, cart_items)
@@ -173,7 +173,7 @@ def checkout(
     ).all()
     if not claimed:
         ensure_customer_exists(session, customer_id)
-        raise Conflict("The cart is empty; add items before checking out.", code="cart_empty")
+        raise Conflict("The cart is empty; add items before checking out.", code=Code.CART_EMPTY)
     wanted: dict[int, int] = {}
     item_extra: dict[int, dict[str, Any]] = {}
     for product_id, quantity, extra in sorted(claimed, key=lambda row: row[0]):

@@ -9,7 +9,7 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ordermill.errors import Conflict, customer_not_found, product_not_found
+from ordermill.errors import Code, Conflict, customer_not_found, product_not_found
 from ordermill.models import Customer, LedgerEntry, Order, Product, User
 from ordermill.services import audit, ledger
 from ordermill.services.audit import SYSTEM, Actor
@@ -25,7 +25,7 @@ def _page_by_id(session: Session, stmt: Any, model: Any, limit: int, cursor: str
     return Page(rows[:limit], next_cursor)
 
 
-def _flush_unique(session: Session, code: str, message: str) -> None:
+def _flush_unique(session: Session, code: Code, message: str) -> None:
     """Flush, turning a unique-constraint race into the same 409 the pre-check gives."""
     try:
         session.flush()
@@ -47,10 +47,10 @@ def create_customer(
     email = normalize_email(email)
     taken = f"A customer with email {email} already exists."
     if session.scalar(select(exists().where(Customer.email == email))):
-        raise Conflict(taken, code="email_taken")
+        raise Conflict(taken, code=Code.EMAIL_TAKEN)
     customer = Customer(name=name.strip(), email=email, balance=balance)
     session.add(customer)
-    _flush_unique(session, "email_taken", taken)
+    _flush_unique(session, Code.EMAIL_TAKEN, taken)
     ledger.opening_entries(session, [(customer.id, balance)], "opening balance")
     audit.record(session, actor, "customer.created", "customer", customer.id, {"email": email})
     return customer
@@ -99,11 +99,11 @@ def update_customer(
             )
         )
         if session.scalar(clash) or session.scalar(login_clash):
-            raise Conflict(taken, code="email_taken")
+            raise Conflict(taken, code=Code.EMAIL_TAKEN)
         customer.email = email
         # A customer's login is their email: it moves with the profile.
         session.execute(update(User).where(User.customer_id == customer.id).values(email=email))
-    _flush_unique(session, "email_taken", f"The email {customer.email} is already in use.")
+    _flush_unique(session, Code.EMAIL_TAKEN, f"The email {customer.email} is already in use.")
     fields = {k: v for k, v in (("name", changes.name), ("email", changes.email)) if v is not None}
     audit.record(session, actor, "customer.updated", "customer", customer.id, fields)
     return customer
@@ -118,20 +118,21 @@ def delete_customer(session: Session, customer_id: int, *, actor: Actor = SYSTEM
     if order_count:
         raise Conflict(
             f"Customer {customer_id} has {order_count} order(s) and can't be deleted.",
-            code="customer_has_orders",
+            code=Code.CUSTOMER_HAS_ORDERS,
             orders=order_count,
         )
     if session.scalar(select(exists().where(LedgerEntry.customer_id == customer_id))):
         raise Conflict(
             f"Customer {customer_id} has balance history in the ledger and can't be deleted.",
-            code="customer_has_ledger",
+            code=Code.CUSTOMER_HAS_LEDGER,
         )
     session.delete(customer)
     try:
         session.flush()
     except IntegrityError:  # an order arrived between the count and the delete
         raise Conflict(
-            f"Customer {customer_id} has orders and can't be deleted.", code="customer_has_orders"
+            f"Customer {customer_id} has orders and can't be deleted.",
+            code=Code.CUSTOMER_HAS_ORDERS,
         ) from None
     audit.record(session, actor, "customer.deleted", "customer", customer_id)
 
@@ -173,12 +174,12 @@ def create_product(
     sku = sku.strip()
     taken = f"A product with SKU {sku} already exists."
     if session.scalar(select(exists().where(Product.sku == sku))):
-        raise Conflict(taken, code="sku_taken")
+        raise Conflict(taken, code=Code.SKU_TAKEN)
     product = Product(
         name=name.strip(), sku=sku, price=price, stock=stock, stock_received=stock, active=active
     )
     session.add(product)
-    _flush_unique(session, "sku_taken", taken)
+    _flush_unique(session, Code.SKU_TAKEN, taken)
     audit.record(
         session, actor, "product.created", "product", product.id, {"sku": sku, "stock": stock}
     )
@@ -228,7 +229,7 @@ def update_product(
     if changes.sku is not None and changes.sku.strip() != product.sku:
         sku = changes.sku.strip()
         if session.scalar(select(exists().where(Product.sku == sku, Product.id != product.id))):
-            raise Conflict(f"A product with SKU {sku} already exists.", code="sku_taken")
+            raise Conflict(f"A product with SKU {sku} already exists.", code=Code.SKU_TAKEN)
         product.sku = sku
     if changes.name is not None:
         product.name = changes.name.strip()
@@ -240,7 +241,7 @@ def update_product(
         product.stock = changes.stock
     if changes.active is not None:
         product.active = changes.active
-    _flush_unique(session, "sku_taken", f"A product with SKU {product.sku} already exists.")
+    _flush_unique(session, Code.SKU_TAKEN, f"A product with SKU {product.sku} already exists.")
     fields = {k: v for k, v in _changed_fields(changes).items() if v is not None}
     audit.record(session, actor, "product.updated", "product", product.id, fields)
     return product

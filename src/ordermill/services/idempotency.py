@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from ordermill.errors import Conflict, IdempotencyKeyReused, InvalidInput
+from ordermill.errors import Code, Conflict, IdempotencyKeyReused, InvalidInput
 from ordermill.models import utcnow
 from ordermill.services.tables import idempotency_keys
 
@@ -34,7 +34,7 @@ def validate_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidInput(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
-            code="invalid_idempotency_key",
+            code=Code.INVALID_IDEMPOTENCY_KEY,
             field="Idempotency-Key",
         )
     return key
@@ -49,7 +49,7 @@ def fingerprint(method: str, path: str, payload: Any) -> str:
 def in_use(key: str) -> Conflict:
     return Conflict(
         "A request with this Idempotency-Key is still being processed; retry shortly.",
-        code="idempotency_key_in_use",
+        code=Code.IDEMPOTENCY_KEY_IN_USE,
     )
 
 

@@ -25,6 +25,7 @@ from ordermill.domain.orders import (
     parse_order_number,
 )
 from ordermill.errors import (
+    Code,
     Conflict,
     InvalidInput,
     NotFound,
@@ -190,14 +191,14 @@ def _check_catalog(wanted: Mapping[int, int], catalog: Mapping[int, Any]) -> Non
     if missing:
         raise NotFound(
             f"Product(s) {', '.join(map(str, missing))} do not exist.",
-            code="product_not_found",
+            code=Code.PRODUCT_NOT_FOUND,
             product_ids=missing,
         )
     inactive = sorted(pid for pid in wanted if not catalog[pid].active)
     if inactive:
         raise Conflict(
             f"Product(s) no longer sold: {', '.join(map(str, inactive))}",
-            code="product_inactive",
+            code=Code.PRODUCT_INACTIVE,
             product_ids=inactive,
         )
 
@@ -432,7 +433,7 @@ def _place_pg(
 def _catalog_changed() -> Conflict:
     return Conflict(
         "A product was removed from the catalog while the order was placed; try again.",
-        code="catalog_changed",
+        code=Code.CATALOG_CHANGED,
     )
 
 
@@ -717,7 +718,7 @@ def delete_order(session: Session, order_id: int, *, actor: Actor = SYSTEM) -> N
         raise order_not_found(order_id)
     raise Conflict(
         f"Order {order_id} is {status} and can't be deleted; processed orders are kept.",
-        code="order_not_deletable",
+        code=Code.ORDER_NOT_DELETABLE,
         status=status,
     )
 

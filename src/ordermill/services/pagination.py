@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from ordermill.errors import InvalidInput
+from ordermill.errors import Code, InvalidInput
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ MAX_ID = 2_147_483_647
 def _invalid() -> InvalidInput:
     return InvalidInput(
         "cursor is not valid; use the Link header of the previous page",
-        code="invalid_cursor",
+        code=Code.INVALID_CURSOR,
         field="cursor",
     )
 

@@ -39,7 +39,7 @@ from ordermill.domain.workflow import (
     require,
     settle,
 )
-from ordermill.errors import Conflict, InvalidInput, OrdermillError, order_not_found
+from ordermill.errors import Code, Conflict, InvalidInput, OrdermillError, order_not_found
 from ordermill.models import utcnow
 from ordermill.services import audit, ledger, timeline
 from ordermill.services.audit import SYSTEM, Actor
@@ -975,7 +975,7 @@ def _check_return_lines(
             raise Conflict(
                 f"Line {line.id} ({line.sku}) has {left} unit(s) left to return, "
                 f"not {item.quantity}.",
-                code="return_exceeds_quantity",
+                code=Code.RETURN_EXCEEDS_QUANTITY,
                 line_id=line.id,
                 returnable=left,
             )

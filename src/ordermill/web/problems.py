@@ -12,45 +12,27 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ordermill.errors import (
-    Conflict,
-    Forbidden,
-    IdempotencyKeyReused,
-    InvalidInput,
-    NotFound,
+    Code,
     OrdermillError,
-    PreconditionFailed,
     TooManyAttempts,
     Unauthenticated,
+    kind_of,
 )
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("ordermill.web")
 
-STATUS_BY_KIND: dict[type[OrdermillError], int] = {
-    InvalidInput: 400,
-    Unauthenticated: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    PreconditionFailed: 412,
-    IdempotencyKeyReused: 422,
-    TooManyAttempts: 429,
-}
-
 _CODE_BY_HTTP_STATUS = {
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
+    404: Code.NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    406: Code.NOT_ACCEPTABLE,
+    413: Code.PAYLOAD_TOO_LARGE,
+    415: Code.UNSUPPORTED_MEDIA_TYPE,
 }
 
 
 def status_for(error: OrdermillError) -> int:
-    for kind in type(error).__mro__:
-        if kind in STATUS_BY_KIND:
-            return STATUS_BY_KIND[kind]
-    return 400
+    return kind_of(error).status
 
 
 def problem(
@@ -117,10 +99,12 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
         errors.append({"field": field, "message": message})
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
         return problem(
-            400, "invalid_json", "The request body is not valid JSON.", extra={"errors": errors}
+            400, Code.INVALID_JSON, "The request body is not valid JSON.", extra={"errors": errors}
         )
     fields = ", ".join(sorted({e["field"] for e in errors}))
-    return problem(400, "validation_error", f"Invalid input: {fields}.", extra={"errors": errors})
+    return problem(
+        400, Code.VALIDATION_ERROR, f"Invalid input: {fields}.", extra={"errors": errors}
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -136,11 +120,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _CODE_BY_HTTP_STATUS.get(exc.status_code, "http_error")
+        code = _CODE_BY_HTTP_STATUS.get(
+            exc.status_code, Code.VALIDATION_ERROR if exc.status_code < 500 else Code.INTERNAL_ERROR
+        )
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem(500, "internal_error", "Something went wrong on our side.")
+        return problem(500, Code.INTERNAL_ERROR, "Something went wrong on our side.")

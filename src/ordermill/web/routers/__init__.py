@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ordermill.errors import KINDS
 from ordermill.web.problems import PROBLEM_JSON
 from ordermill.web.schemas import Problem
 
-_DESCRIPTIONS = {
-    304: "Not modified (If-None-Match matched)",
-    400: "Invalid input (problem+json naming the fields)",
-    401: "No valid bearer token (WWW-Authenticate: Bearer)",
-    403: "Your role may not do this",
-    404: "Not found",
-    409: "Conflict with the current state",
-    412: "If-Match no longer matches",
-    422: "Idempotency-Key reused with a different request",
-    429: "Too many failed logins (Retry-After)",
+_DESCRIPTIONS = {304: "Not modified (If-None-Match matched)"} | {
+    info.status: info.description for info in KINDS.values()
 }
 
 

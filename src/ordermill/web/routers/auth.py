@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from ordermill.domain.access import ACCOUNT_POLICY, CLIENT_POLICY, Permission
-from ordermill.errors import Forbidden, Unauthenticated
+from ordermill.errors import Code, Forbidden, Unauthenticated
 from ordermill.services import accounts
 from ordermill.services.accounts import Principal
 from ordermill.web.account_schemas import SignupRequest, TokenResponse, WhoAmI
@@ -33,7 +33,7 @@ def signup(
 ) -> Response:
     """Create a customer account with a login (when the store allows self-signup)."""
     if not settings.signup_enabled:
-        raise Forbidden("This store does not take sign-ups.", code="signup_disabled")
+        raise Forbidden("This store does not take sign-ups.", code=Code.SIGNUP_DISABLED)
     with database.write() as session:
         customer = accounts.sign_up(
             session, name=body.name, email=str(body.email), password=body.password
