@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from ordermill import cli_accounts
+from ordermill.cli import accounts as cli_accounts
 from ordermill.cli import app
 from ordermill.config import get_settings
 from ordermill.db import Database

@@ -16,11 +16,7 @@ from ordermill.config import Settings, get_settings
 from ordermill.db import Database
 from ordermill.domain.access import Permission
 from ordermill.services.accounts import Principal
-from ordermill.web.auth import requires
-from ordermill.web.deps import DatabaseDep
-from ordermill.web.middleware import RejectNulInUrl
-from ordermill.web.problems import install_error_handlers
-from ordermill.web.routers import (
+from ordermill.web.api import (
     auth,
     carts,
     customers,
@@ -31,6 +27,10 @@ from ordermill.web.routers import (
     users,
     workflow,
 )
+from ordermill.web.auth import requires
+from ordermill.web.deps import DatabaseDep
+from ordermill.web.middleware import RejectNulInUrl
+from ordermill.web.problems import install_error_handlers
 
 DESCRIPTION = """
 Order management for independent online stores.

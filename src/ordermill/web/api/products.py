@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request, Response
 from ordermill.domain.access import Permission
 from ordermill.services import catalog
 from ordermill.services.accounts import Principal
+from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import CursorQuery, DatabaseDep, IdPath, LimitQuery, SettingsDep, page_limit
 from ordermill.web.http import check_if_match, page_response, resource_response
-from ordermill.web.routers import problems
 from ordermill.web.schemas import ProductCreate, ProductPublic, ProductUpdate
 
 router = APIRouter(prefix="/api/products", tags=["products"])

@@ -1,193 +1,41 @@
-"""The ``ordermill`` command: serve the API, manage the database, seed data, process orders."""
+"""`ordermill orders …`: show, process, expire, export orders and list their actions."""
 
 from __future__ import annotations
 
 import getpass
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ordermill import __version__
-from ordermill.cli_accounts import tokens_app, users_app
-from ordermill.cli_common import console, fail, friendly_errors, open_database, settings
-from ordermill.cli_export import orders_export
-from ordermill.cli_workflow import orders_actions, orders_expire, stock_app, workflow_app
+from ordermill.cli.common import (
+    console,
+    fail,
+    friendly_errors,
+    open_database,
+    progress_bar,
+    settings,
+)
+from ordermill.cli.export import orders_export
+from ordermill.cli.workflow import orders_actions, orders_expire
 from ordermill.db import Database
 from ordermill.domain.money import format_amount
 from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import InvalidInput, OrdermillError
-from ordermill.migrate import upgrade
-from ordermill.models import Base
 from ordermill.services import orders as order_service
-from ordermill.services import seeding, workflow
+from ordermill.services import workflow
 from ordermill.services.audit import Actor
 
-app = typer.Typer(
-    help="ordermill: order management for independent online stores.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-db_app = typer.Typer(help="Create, upgrade or reset the database schema.", no_args_is_help=True)
 orders_app = typer.Typer(help="Show, process, expire and export orders.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(orders_app, name="orders")
-app.add_typer(users_app, name="users")
-app.add_typer(tokens_app, name="tokens")
-app.add_typer(workflow_app, name="workflow")
-app.add_typer(stock_app, name="stock")
 orders_app.command("expire")(orders_expire)
 orders_app.command("actions")(orders_actions)
 orders_app.command("export")(orders_export)
 
-
 EXIT_FAILED_ORDERS = 3
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"ordermill {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_callback(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
-    ] = False,
-) -> None:
-    """Configuration comes from ORDERMILL_* environment variables (see README)."""
-
-
-# ---------------------------------------------------------------- serve
-
-
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind [ORDERMILL_HOST]")] = None,
-    port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Port [ORDERMILL_PORT]")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, max=64, help="Worker processes [ORDERMILL_WORKERS]")
-    ] = None,
-) -> None:
-    """Migrate the database, then serve the API (Swagger UI at /docs)."""
-    import uvicorn
-
-    config = settings()
-    with friendly_errors():
-        upgrade(config.database_url)
-    bind_host = host or config.host
-    bind_port = port or config.port
-    console.print(f"ordermill {__version__} on http://{bind_host}:{bind_port} (docs at /docs)")
-    uvicorn.run(
-        "ordermill.web.app:create_app",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
-        workers=workers or config.workers,
-        log_level=config.log_level,
-        proxy_headers=True,
-        forwarded_allow_ips=config.forwarded_allow_ips,
-    )
-
-
-# ---------------------------------------------------------------- db
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every pending migration."""
-    config = settings()
-    with friendly_errors():
-        upgrade(config.database_url)
-    console.print("Database is up to date.")
-
-
-@db_app.command("reset")
-def db_reset(
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation")] = False,
-) -> None:
-    """Delete ALL data and recreate the schema."""
-    config = settings()
-    if not yes:
-        if not sys.stdin.isatty():
-            raise fail("refusing to reset without confirmation; pass --yes", code=2)
-        typer.confirm(f"Delete all data in {config.database_url}?", abort=True)
-    with friendly_errors():
-        with open_database(config) as database, database.engine.begin() as conn:
-            Base.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        upgrade(config.database_url)
-    console.print("Database reset.")
-
-
-# ---------------------------------------------------------------- seed
-
-
-@app.command()
-def seed(
-    customers: Annotated[int, typer.Option(min=0, max=10_000_000, help="Customers to add")] = 50,
-    products: Annotated[int, typer.Option(min=0, max=10_000_000, help="Products to add")] = 100,
-    orders: Annotated[int, typer.Option(min=0, max=100_000_000, help="Orders to add")] = 500,
-    random_seed: Annotated[
-        int | None, typer.Option("--random-seed", help="Make the data reproducible")
-    ] = None,
-    if_empty: Annotated[
-        bool, typer.Option("--if-empty", help="Do nothing when the store has customers")
-    ] = False,
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per insert")] = 5000,
-) -> None:
-    """Add random, realistic customers, products and pending orders."""
-    config = settings()
-    with friendly_errors(), open_database(config) as database:
-        upgrade(config.database_url)
-        if if_empty:
-            with database.read() as session:
-                if not seeding.store_is_empty(session):
-                    console.print("The store already has data; nothing seeded.")
-                    return
-        with _progress() as progress:
-            for label, total, add in (
-                ("customers", customers, seeding.add_customers),
-                ("products", products, seeding.add_products),
-            ):
-                task = progress.add_task(f"Seeding {label}", total=total)
-                for index, step in enumerate(seeding.batches(total, batch_size)):
-                    batch_seed = None if random_seed is None else random_seed + index
-                    with database.write() as session:
-                        add(session, step, seed=batch_seed)
-                    progress.advance(task, step)
-            task = progress.add_task("Seeding orders", total=orders)
-            for index, step in enumerate(seeding.batches(orders, batch_size)):
-                batch_seed = None if random_seed is None else random_seed + 1_000_000 + index
-                with database.write() as session:
-                    seeding.add_orders(session, step, currency=config.currency, seed=batch_seed)
-                progress.advance(task, step)
-    console.print(f"Seeded {customers} customers, {products} products and {orders} orders.")
-
-
-# ---------------------------------------------------------------- orders
 
 
 def _resolve_order_ids(database: Database, refs: list[str]) -> list[int]:
@@ -275,7 +123,7 @@ def orders_process(
                 after = ids[-1]
                 yield ids
 
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task("Processing orders", total=total)
             for batch in batches():
                 batch_tally: Counter[str] = Counter()
@@ -376,13 +224,3 @@ def orders_show(
             cells.insert(5, str(line.quantity_returned))
         table.add_row(*cells)
     console.print(table)
-    console.print(f"[bold]Total {format_amount(view.total)} {view.currency}[/]", highlight=False)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

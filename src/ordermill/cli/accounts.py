@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ordermill.cli_common import console, fail, friendly_errors, open_database, settings
+from ordermill.cli.common import console, fail, friendly_errors, open_database, settings
 from ordermill.domain.access import Role
 from ordermill.services import accounts
 

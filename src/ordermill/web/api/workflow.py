@@ -21,11 +21,11 @@ from ordermill.services import workflow as flow_service
 from ordermill.services.accounts import Principal
 from ordermill.services.orders import OrderView
 from ordermill.services.timeline import Visibility
+from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import DatabaseDep, IdempotencyKey, IdPath, SettingsDep
 from ordermill.web.http import json_response, run_idempotent
 from ordermill.web.present import actions_public, event_public, order_public, reorder_public
-from ordermill.web.routers import problems
 from ordermill.web.schemas import (
     ActionsPublic,
     CancelAction,

@@ -1,4 +1,4 @@
-"""API routers, one per resource."""
+"""The JSON API under /api: one router per resource."""
 
 from __future__ import annotations
 

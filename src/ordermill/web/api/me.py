@@ -17,6 +17,8 @@ from ordermill.services import carts, catalog, timeline, workflow
 from ordermill.services import orders as order_service
 from ordermill.services.accounts import Principal
 from ordermill.web.account_schemas import MeCheckout
+from ordermill.web.api import problems
+from ordermill.web.api.customers import ledger_page, patch_customer
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import (
     CursorQuery,
@@ -34,8 +36,6 @@ from ordermill.web.http import (
     run_idempotent,
 )
 from ordermill.web.present import actions_public, cart_public, event_public, order_public
-from ordermill.web.routers import problems
-from ordermill.web.routers.customers import ledger_page, patch_customer
 from ordermill.web.schemas import (
     ActionsPublic,
     CartItemSet,

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 from ordermill.domain.access import Permission
 from ordermill.services import carts
 from ordermill.services.accounts import Principal
+from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import DatabaseDep, IdempotencyKey, IdPath, SettingsDep
 from ordermill.web.http import json_response, run_idempotent
 from ordermill.web.present import cart_public, order_public
-from ordermill.web.routers import problems
 from ordermill.web.schemas import CartItemSet, CartPublic, CheckoutRequest, OrderPublic
 
 router = APIRouter(prefix="/api/customers/{customer_id}/cart", tags=["carts"])

@@ -13,10 +13,10 @@ from ordermill.errors import Code, Forbidden, Unauthenticated
 from ordermill.services import accounts
 from ordermill.services.accounts import Principal
 from ordermill.web.account_schemas import SignupRequest, TokenResponse, WhoAmI
+from ordermill.web.api import problems
 from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep, SettingsDep
 from ordermill.web.http import json_response
-from ordermill.web.routers import problems
 from ordermill.web.schemas import CustomerPublic
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])

@@ -14,6 +14,7 @@ from ordermill.errors import InvalidInput
 from ordermill.services import orders as order_service
 from ordermill.services import workflow
 from ordermill.services.accounts import Principal
+from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import (
     CursorQuery,
@@ -26,7 +27,6 @@ from ordermill.web.deps import (
 )
 from ordermill.web.http import json_response, page_response, resource_response, run_idempotent
 from ordermill.web.present import order_public
-from ordermill.web.routers import problems
 from ordermill.web.schemas import OrderCreate, OrderProcess, OrderPublic
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])

@@ -12,11 +12,11 @@ from ordermill.services import catalog, ledger
 from ordermill.services import orders as order_service
 from ordermill.services.accounts import Principal
 from ordermill.web.account_schemas import BalanceAdjust, BalancePublic
+from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import CursorQuery, DatabaseDep, IdPath, LimitQuery, SettingsDep, page_limit
 from ordermill.web.http import check_if_match, json_response, page_response, resource_response
 from ordermill.web.present import order_public
-from ordermill.web.routers import problems
 from ordermill.web.schemas import (
     CustomerCreate,
     CustomerPublic,

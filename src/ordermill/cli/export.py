@@ -12,7 +12,7 @@ from typing import Annotated, TextIO
 
 import typer
 
-from ordermill.cli_common import err_console, fail, friendly_errors, open_database, settings
+from ordermill.cli.common import err_console, fail, friendly_errors, open_database, settings
 from ordermill.domain.orders import OrderStatus
 from ordermill.services import export
 

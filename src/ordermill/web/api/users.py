@@ -19,10 +19,10 @@ from ordermill.web.account_schemas import (
     UserPublic,
     UserUpdate,
 )
+from ordermill.web.api import problems
 from ordermill.web.auth import requires
 from ordermill.web.deps import CursorQuery, DatabaseDep, IdPath, LimitQuery, SettingsDep, page_limit
 from ordermill.web.http import json_response, page_response
-from ordermill.web.routers import problems
 
 router = APIRouter(tags=["users"])
 Admin = Annotated[Principal, requires(Permission.USERS_MANAGE)]

@@ -1,0 +1,45 @@
+"""`ordermill serve`: migrate, then serve the API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ordermill import __version__
+from ordermill.cli.common import (
+    console,
+    friendly_errors,
+    settings,
+)
+from ordermill.migrate import upgrade
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [ORDERMILL_HOST]")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port [ORDERMILL_PORT]")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Worker processes [ORDERMILL_WORKERS]")
+    ] = None,
+) -> None:
+    """Migrate the database, then serve the API (Swagger UI at /docs)."""
+    import uvicorn
+
+    config = settings()
+    with friendly_errors():
+        upgrade(config.database_url)
+    bind_host = host or config.host
+    bind_port = port or config.port
+    console.print(f"ordermill {__version__} on http://{bind_host}:{bind_port} (docs at /docs)")
+    uvicorn.run(
+        "ordermill.web.app:create_app",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        workers=workers or config.workers,
+        log_level=config.log_level,
+        proxy_headers=True,
+        forwarded_allow_ips=config.forwarded_allow_ips,
+    )
