@@ -84,13 +84,15 @@ class Code(StrEnum):
 class OrdermillError(Exception):
     """Base of every expected error; never a 500 unless its kind says the store is at fault."""
 
-    code: Code = Code.INTERNAL_ERROR
+    code: str = Code.INTERNAL_ERROR
 
-    def __init__(self, message: str, *, code: Code | None = None, **detail: Any) -> None:
+    def __init__(self, message: str, *, code: Code | str | None = None, **detail: Any) -> None:
+        # ordermill's own code is a ``Code``; a plugin may raise a code of its own (a str).
         super().__init__(message)
         self.message = message
         if code is not None:
-            kind = CATALOGUE[code].kind
+            known = catalogued(code)
+            kind = known.kind if known else OrdermillError
             if not isinstance(self, kind):
                 raise TypeError(
                     f"error code {code} is a {kind.__name__}, not a {type(self).__name__}"
@@ -101,7 +103,8 @@ class OrdermillError(Exception):
     @property
     def hint(self) -> str | None:
         """What to do about it, where the catalogue knows."""
-        return CATALOGUE[self.code].hint
+        known = catalogued(self.code)
+        return known.hint if known else None
 
 
 class InvalidInput(OrdermillError):
@@ -333,6 +336,14 @@ CATALOGUE: dict[Code, CodeInfo] = {
     _C.INVALID_SETTING: CodeInfo(Misconfigured, "An ORDERMILL_* setting has a wrong value."),
     _C.INTERNAL_ERROR: CodeInfo(InternalError, "Something went wrong on the store's side."),
 }
+
+
+def catalogued(code: str) -> CodeInfo | None:
+    """The catalogue's row for ``code``; None for a code a plugin made up."""
+    try:
+        return CATALOGUE[Code(code)]
+    except ValueError:
+        return None
 
 
 def kind_of(error: OrdermillError) -> KindInfo:

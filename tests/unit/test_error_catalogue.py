@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from ordermill.domain.workflow import REASONS, TRANSITIONS
@@ -57,3 +60,22 @@ def test_every_workflow_refusal_reason_is_a_conflict_code_in_the_catalogue() -> 
     for reason in REASONS:
         assert CATALOGUE[reason].kind is Conflict
         assert REASONS[reason] == CATALOGUE[reason].meaning
+
+
+def test_a_plugin_may_raise_a_code_of_its_own() -> None:
+    refusal = Conflict("The shop is closed today.", code="store_closed")
+    assert refusal.code == "store_closed"
+    assert refusal.hint is None
+    assert kind_of(refusal).status == 409
+
+
+def test_no_error_code_is_written_as_a_string_literal_in_the_package() -> None:
+    package = Path(__file__).resolve().parents[2] / "src" / "ordermill"
+    literal = re.compile(r"""code=["'][a-z_]+["']""")
+    offenders = [
+        f"{path.relative_to(package)}:{number}"
+        for path in package.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert offenders == []
