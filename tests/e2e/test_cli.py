@@ -105,6 +105,107 @@ def test_process_named_orders_by_id_and_number_with_a_strategy(
     assert factories.stock_of(database, scarce) == 0
 
 
+def summary_row(output: str, label: str) -> list[str]:
+    """The cells of the summary or failure table row that starts with ``label``."""
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if cells and cells[0] == label:
+            return cells
+    raise AssertionError(f"no row {label!r} in:\n{output}")
+
+
+def test_process_summary_counts_each_outcome_and_lists_the_failed_orders(
+    cli: CliRunner, database: Database
+) -> None:
+    rich = factories.customer(database, balance=100_00)
+    broke = factories.customer(database, balance=0)
+    cake = factories.product(database, price=5_00, stock=10)
+    for _ in range(2):
+        factories.order(database, rich, (cake, 1))
+    unpaid = factories.order(database, broke, (cake, 1))
+    with database.read() as session:
+        unpaid_number = order_service.get_order(session, unpaid).number
+
+    result = cli.invoke(app, ["orders", "process", "--all-pending"])
+
+    assert result.exit_code == 3, result.output
+    assert summary_row(result.output, "processed") == ["processed", "2"]
+    assert summary_row(result.output, "failed: insufficient_balance")[1] == "1"
+    assert summary_row(result.output, "total") == ["total", "3"]
+    assert "Failed orders" in result.output
+    assert summary_row(result.output, unpaid_number)[1] == "insufficient_balance"
+    assert "Can't process order" in summary_row(result.output, unpaid_number)[2]
+
+
+def test_process_with_flow_advance_reports_orders_awaiting_payment_not_processed(
+    cli: CliRunner, database: Database
+) -> None:
+    customer = factories.customer(database, balance=0)
+    cake = factories.product(database, price=5_00, stock=10)
+    for _ in range(3):
+        factories.order(database, customer, (cake, 1))
+
+    result = cli.invoke(app, ["orders", "process", "--all-pending", "--flow", "advance"])
+
+    assert result.exit_code == 0, result.output
+    assert summary_row(result.output, "awaiting_payment") == ["awaiting_payment", "3"]
+    assert all(not line.lstrip("│ ").startswith("processed") for line in result.output.splitlines())
+    assert "Failed orders" not in result.output
+
+
+def test_process_lists_twenty_failed_orders_and_counts_the_rest(
+    cli: CliRunner, database: Database
+) -> None:
+    broke = factories.customer(database, balance=0)
+    cake = factories.product(database, stock=100)
+    for _ in range(23):
+        factories.order(database, broke, (cake, 1))
+
+    result = cli.invoke(app, ["orders", "process", "--all-pending", "--batch-size", "10"])
+
+    assert result.exit_code == 3, result.output
+    assert summary_row(result.output, "failed: insufficient_balance")[1] == "23"
+    listed = [line for line in result.output.splitlines() if "│ insufficient_balance" in line]
+    assert len(listed) == 20
+    assert "… and 3 more failed order(s)" in result.output
+
+
+@pytest.mark.parametrize("ref", ["99999", "2026-99999"])
+def test_processing_an_order_that_does_not_exist_is_a_failed_order_by_id_or_number(
+    cli: CliRunner, database: Database, ref: str
+) -> None:
+    customer = factories.customer(database)
+    real = factories.order(database, customer, (factories.product(database), 1))
+
+    result = cli.invoke(app, ["orders", "process", str(real), ref])
+
+    assert result.exit_code == 3, result.output
+    assert summary_row(result.output, "processed") == ["processed", "1"]
+    assert summary_row(result.output, "failed: order_not_found") == [
+        "failed: order_not_found",
+        "1",
+    ]
+    assert summary_row(result.output, ref) == [
+        ref,
+        "order_not_found",
+        f"Order {ref} does not exist.",
+    ]
+    assert order_status(database, real) == "processed"
+
+
+def test_a_ref_that_is_neither_id_nor_number_processes_nothing(
+    cli: CliRunner, database: Database
+) -> None:
+    customer = factories.customer(database)
+    pending = factories.order(database, customer, (factories.product(database), 1))
+
+    result = cli.invoke(app, ["orders", "process", str(pending), "pending"])
+
+    assert result.exit_code == 2
+    assert "'pending' is not an order id (42) or number" in result.output
+    assert order_status(database, pending) == "pending"
+
+
 def test_show_prints_an_order_by_number_and_as_json(cli: CliRunner, database: Database) -> None:
     customer = factories.customer(database)
     product = factories.product(database, price=12_50, name="Lemon cake")
@@ -129,7 +230,8 @@ def test_show_prints_an_order_by_number_and_as_json(cli: CliRunner, database: Da
         (["orders", "show", "2026-0001x"], 1, "is not an order number"),
         (["orders", "process"], 2, "give order ids/numbers or --all-pending"),
         (["orders", "process", "1", "--all-pending"], 2, "not both"),
-        (["orders", "process", "abc"], 1, "neither an order id nor an order number"),
+        (["orders", "process", "abc"], 2, "'abc' is not an order id (42) or number"),
+        (["orders", "process", "1", "2026-1x"], 2, "'2026-1x' is not an order id (42) or number"),
         (["orders", "process", "--all-pending", "--strategy", "maybe"], 2, "maybe"),
         (["seed", "--orders", "-1"], 2, "greater than or equal to 0"),
         (["db", "reset"], 2, "pass --yes"),

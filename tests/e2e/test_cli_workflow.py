@@ -10,19 +10,22 @@ import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text, update
 from typer.testing import CliRunner
 
+from ordermill import plugins
 from ordermill.cli import app
 from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.domain.workflow import PaymentFlow, to_dot
 from ordermill.models import utcnow
-from ordermill.services import catalog, workflow
+from ordermill.services import batches, catalog, workflow
 from ordermill.services import orders as order_service
 from ordermill.services.inventory import check_stock
+from ordermill.services.orders import OrderView
 from ordermill.services.tables import orders
 from tests import factories
 
@@ -196,6 +199,60 @@ def test_expire_leaves_paid_processed_and_pending_orders_alone(
     assert "Cancelled 0 order(s)" in result.output
     assert status_of(database, pending) == "pending"
     assert status_of(database, processed) == "processed"
+
+
+class VetoCancel:
+    """A store plugin that refuses to cancel one order."""
+
+    def __init__(self, order_id: int) -> None:
+        self.order_id = order_id
+
+    @plugins.hookimpl
+    def pre_transition(self, order: OrderView, action: str, payload: Any, actor: str) -> None:
+        if action == "cancel" and order.id == self.order_id:
+            raise RuntimeError("held for a phone payment")
+
+
+def test_expire_lists_the_orders_it_could_not_cancel_and_exits_3(
+    cli: CliRunner, database: Database
+) -> None:
+    expired, _ = awaiting_payment(database, age=timedelta(days=5))
+    kept, _ = awaiting_payment(database, age=timedelta(days=5))
+    kept_number = order_service_number(database, kept)
+
+    with plugins.registered(VetoCancel(kept)):
+        result = cli.invoke(app, ["orders", "expire", "--older-than", "3d"])
+
+    assert result.exit_code == 3, result.output
+    assert "Cancelled 1 order(s)" in result.output
+    assert "Failed orders" in result.output
+    row = next(line for line in result.output.splitlines() if kept_number in line)
+    assert "vetoed" in row
+    assert status_of(database, expired) == "cancelled"
+    assert status_of(database, kept) == "awaiting_payment"
+
+
+def test_expire_says_which_orders_were_paid_meanwhile(
+    cli: CliRunner, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paid, _ = awaiting_payment(database, age=timedelta(days=5))
+    listed = batches.expirable
+
+    def expirable_then_paid(*args: Any, **kwargs: Any) -> list[workflow.Expired]:
+        candidates = listed(*args, **kwargs)
+        if candidates:
+            with database.write() as session:
+                workflow.pay(session, paid, amount=20_00, method="card")
+        return candidates
+
+    monkeypatch.setattr(batches, "expirable", expirable_then_paid)
+
+    result = cli.invoke(app, ["orders", "expire", "--older-than", "3d"])
+
+    assert result.exit_code == 0, result.output
+    assert "Cancelled 0 order(s)" in result.output
+    assert "1 order(s) were paid or cancelled meanwhile and stay as they are." in result.output
+    assert status_of(database, paid) == "processed"
 
 
 @pytest.mark.parametrize("bad", ["72", "0h", "-3h", "3 days", "h", "1y"])

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import getpass
-from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+import re
+from datetime import timedelta
+from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from ordermill.cli.common import (
     console,
@@ -20,55 +19,87 @@ from ordermill.cli.common import (
     settings,
 )
 from ordermill.cli.export import orders_export
-from ordermill.cli.workflow import orders_actions, orders_expire
-from ordermill.db import Database
 from ordermill.domain.money import format_amount
-from ordermill.domain.orders import Strategy
+from ordermill.domain.orders import Strategy, parse_order_number
 from ordermill.domain.workflow import PaymentFlow
-from ordermill.errors import InvalidInput, OrdermillError
+from ordermill.errors import InvalidInput
+from ordermill.services import batches, workflow
 from ordermill.services import orders as order_service
-from ordermill.services import workflow
 from ordermill.services.audit import Actor
+from ordermill.services.batches import BatchFailure, BatchResult
 
 orders_app = typer.Typer(help="Show, process, expire and export orders.", no_args_is_help=True)
-orders_app.command("expire")(orders_expire)
-orders_app.command("actions")(orders_actions)
-orders_app.command("export")(orders_export)
 
 EXIT_FAILED_ORDERS = 3
+FAILURES_SHOWN = 20
+
+_ID = re.compile(r"^[0-9]+$")
 
 
-def _resolve_order_ids(database: Database, refs: list[str]) -> list[int]:
-    """Order ids from ids or numbers (``2026-00001``)."""
-    ids: list[int] = []
-    with database.read() as session:
-        for ref in refs:
-            if ref.isdigit():
-                ids.append(int(ref))
-            elif "-" in ref:
-                ids.append(order_service.get_order_by_number(session, ref).id)
-            else:
-                raise InvalidInput(f"'{ref}' is neither an order id nor an order number")
-    return ids
+def _cli_actor() -> Actor:
+    return Actor(f"cli:{getpass.getuser()}")
 
 
-def _retry_each(
-    database: Database, batch: list[int], work: Callable[[Any, int], None], tally: Counter[str]
-) -> None:
-    """After a batch failed unexpectedly, process its orders one transaction each."""
-    for order_id in batch:
+def _check_refs(refs: list[str] | None) -> list[str] | None:
+    """Order ids or numbers (``2026-00001``); anything else is a usage error (exit 2)."""
+    for ref in refs or []:
+        if _ID.match(ref.strip()):
+            continue
         try:
-            with database.write() as session:
-                work(session, order_id)
-            tally["processed"] += 1
-        except OrdermillError as exc:
-            tally[exc.code] += 1
+            parse_order_number(ref)
+        except InvalidInput:
+            raise typer.BadParameter(
+                f"'{ref}' is not an order id (42) or number (2026-00042)"
+            ) from None
+    return refs
+
+
+def _split_refs(refs: list[str]) -> tuple[list[int], list[str]]:
+    ids = [int(ref) for ref in refs if _ID.match(ref.strip())]
+    numbers = [ref for ref in refs if not _ID.match(ref.strip())]
+    return ids, numbers
+
+
+def _print_failures(failures: list[BatchFailure]) -> None:
+    if not failures:
+        return
+    table = Table(title="Failed orders")
+    for column in ("order", "code", "why"):
+        table.add_column(column)
+    for failure in failures[:FAILURES_SHOWN]:
+        table.add_row(failure.ref, failure.code.value, failure.message)
+    console.print(table)
+    if len(failures) > FAILURES_SHOWN:
+        console.print(
+            f"… and {len(failures) - FAILURES_SHOWN} more failed order(s)", highlight=False
+        )
+
+
+def _print_summary(result: BatchResult) -> None:
+    if not result.total:
+        console.print("No orders to process.")
+        return
+    failed = {failure.code.value for failure in result.failures}
+    table = Table(title="Processing summary")
+    table.add_column("result")
+    table.add_column("orders", justify="right")
+    # The statuses orders were left in first, then the reasons orders failed.
+    for outcome, count in sorted(result.outcomes.items(), key=lambda it: (it[0] in failed, it[0])):
+        table.add_row(f"failed: {outcome}" if outcome in failed else outcome, str(count))
+    table.add_row("total", str(result.total), end_section=True)
+    console.print(table)
+    _print_failures(result.failures)
 
 
 @orders_app.command("process")
 def orders_process(
     refs: Annotated[
-        list[str] | None, typer.Argument(help="Order ids or numbers", show_default=False)
+        list[str] | None,
+        typer.Argument(
+            help="Order ids or numbers (2026-00001)",
+            show_default=False,
+            callback=_check_refs,
+        ),
     ] = None,
     all_pending: Annotated[
         bool, typer.Option("--all-pending", help="Process every pending order")
@@ -89,70 +120,118 @@ def orders_process(
         int, typer.Option(min=1, max=10_000, help="Orders per transaction")
     ] = 500,
 ) -> None:
-    """Process orders in batches and print a summary (exit 3 if any failed)."""
+    """Process orders in batches and print how each ended (exit 3 if any failed)."""
     if bool(refs) == all_pending:
         raise fail("give order ids/numbers or --all-pending (not both)", code=2)
+    ids, numbers = _split_refs(refs or [])
     config = settings()
-    tally: Counter[str] = Counter()
-    with friendly_errors(), open_database(config) as database:
-        if all_pending:
-            with database.read() as session:
-                total = order_service.count_orders(session, "pending")
-        else:
-            targets = _resolve_order_ids(database, refs or [])
-            total = len(targets)
-
-        actor = Actor(f"cli:{getpass.getuser()}")
-
-        chosen_flow = flow or config.payment_flow
-
-        def work(session: Any, order_id: int) -> None:
-            workflow.process_order(session, order_id, strategy, flow=chosen_flow, actor=actor)
-
-        def batches() -> Iterator[list[int]]:
-            if not all_pending:
-                for start in range(0, len(targets), batch_size):
-                    yield targets[start : start + batch_size]
-                return
-            after = 0
-            while True:
-                with database.read() as session:
-                    ids = order_service.pending_order_ids(session, after_id=after, limit=batch_size)
-                if not ids:
-                    return
-                after = ids[-1]
-                yield ids
-
-        with progress_bar() as progress:
-            task = progress.add_task("Processing orders", total=total)
-            for batch in batches():
-                batch_tally: Counter[str] = Counter()
-                try:
-                    # Set-based: the whole batch in one transaction, a few statements per
-                    # table; refused orders write nothing and are counted by reason.
-                    with database.write() as session:
-                        outcome = workflow.process_orders(
-                            session, batch, strategy, flow=chosen_flow, actor=actor
-                        )
-                    for result in outcome.values():
-                        if isinstance(result, OrdermillError):
-                            batch_tally[result.code] += 1
-                        else:
-                            batch_tally["processed"] += 1
-                    tally.update(batch_tally)
-                except SQLAlchemyError:
-                    _retry_each(database, batch, work, tally)
-                progress.advance(task, len(batch))
-
-    table = Table(title="Processing summary")
-    table.add_column("result")
-    table.add_column("orders", justify="right")
-    table.add_row("processed", str(tally.pop("processed", 0)))
-    for reason, count in sorted(tally.items()):
-        table.add_row(f"failed: {reason}", str(count))
-    console.print(table)
-    if tally:
+    with friendly_errors(), open_database(config) as database, progress_bar() as bar:
+        task = bar.add_task("Processing orders", total=None)
+        result = batches.process_pending(
+            database,
+            strategy=strategy,
+            flow=flow or config.payment_flow,
+            actor=_cli_actor(),
+            order_ids=None if all_pending else ids,
+            order_numbers=numbers,
+            batch_size=batch_size,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    _print_summary(result)
+    if result.failures:
         raise typer.Exit(EXIT_FAILED_ORDERS)
+
+
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90m``, ``72h``, ``3d``, ``2w``."""
+    match = _DURATION.match(text.lower())
+    if not match or int(match.group(1)) == 0:
+        raise InvalidInput(
+            f"'{text}' is not a duration like 90m, 72h, 3d or 2w", field="older_than"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@orders_app.command("expire")
+def orders_expire(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Awaiting payment for longer than: 90m, 72h, 3d")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be cancelled; change nothing")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Orders per transaction")
+    ] = 200,
+) -> None:
+    """Cancel orders left unpaid too long, releasing their stock (exit 3 if any failed)."""
+    config = settings()
+    with friendly_errors(), open_database(config) as database:
+        age = parse_duration(older_than)
+        with progress_bar() as bar:
+            task = bar.add_task("Expiring orders", total=None)
+            result = batches.expire_overdue(
+                database,
+                older_than=age,
+                actor=_cli_actor(),
+                reason=f"expired: not paid within {older_than.strip()}",
+                batch_size=batch_size,
+                dry_run=dry_run,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    expired = result.expired
+    table = Table(title="Would expire" if dry_run else "Expired")
+    for column in ("order", "awaiting payment since", "units released"):
+        table.add_column(column, justify="right" if column == "units released" else "left")
+    for item in expired[:50]:
+        since = item.processed.isoformat(timespec="minutes") if item.processed else "-"
+        table.add_row(item.number, since, str(item.units))
+    if expired:
+        console.print(table)
+        if len(expired) > 50:
+            console.print(f"… and {len(expired) - 50} more", highlight=False)
+    verb = "Would cancel" if dry_run else "Cancelled"
+    console.print(
+        f"{verb} {len(expired)} order(s) awaiting payment since before "
+        f"{result.cutoff.isoformat(timespec='minutes')}, releasing "
+        f"{result.units_released} unit(s) of stock.",
+        highlight=False,
+    )
+    meanwhile = result.outcomes[batches.NO_LONGER_AWAITING_PAYMENT]
+    if meanwhile:
+        console.print(
+            f"{meanwhile} order(s) were paid or cancelled meanwhile and stay as they are.",
+            highlight=False,
+        )
+    _print_failures(result.failures)
+    if result.failures:
+        raise typer.Exit(EXIT_FAILED_ORDERS)
+
+
+@orders_app.command("actions")
+def orders_actions(
+    ref: Annotated[str, typer.Argument(help="Order id or number (2026-00001)")],
+) -> None:
+    """What can be done with an order now, and why not (the back office's answer)."""
+    config = settings()
+    with friendly_errors(), open_database(config) as database, database.read() as session:
+        order_id = int(ref) if ref.isdigit() else order_service.get_order_by_number(session, ref).id
+        view, verdicts = workflow.actions(session, order_id, flow=config.payment_flow)
+    table = Table(title=f"Order {view.number} · {view.status}")
+    table.add_column("action")
+    table.add_column("allowed")
+    table.add_column("why not")
+    for verdict in verdicts:
+        table.add_row(
+            verdict.action.value,
+            "yes" if verdict.allowed else "no",
+            f"{verdict.reason}: {verdict.message}" if verdict.reason else "",
+        )
+    console.print(table)
 
 
 @orders_app.command("show")
@@ -224,3 +303,6 @@ def orders_show(
             cells.insert(5, str(line.quantity_returned))
         table.add_row(*cells)
     console.print(table)
+
+
+orders_app.command("export")(orders_export)
