@@ -53,7 +53,7 @@ class BatchFailure:
 
     order_id: int | None
     number: str | None
-    code: Code
+    code: str  # a Code, or a code a plugin made up
     message: str
 
     @property
