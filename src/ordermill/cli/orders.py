@@ -67,7 +67,7 @@ def _print_failures(failures: list[BatchFailure]) -> None:
     for column in ("order", "code", "why"):
         table.add_column(column)
     for failure in failures[:FAILURES_SHOWN]:
-        table.add_row(failure.ref, failure.code.value, failure.message)
+        table.add_row(failure.ref, str(failure.code), failure.message)
     console.print(table)
     if len(failures) > FAILURES_SHOWN:
         console.print(
@@ -79,7 +79,7 @@ def _print_summary(result: BatchResult) -> None:
     if not result.total:
         console.print("No orders to process.")
         return
-    failed = {failure.code.value for failure in result.failures}
+    failed = {str(failure.code) for failure in result.failures}
     table = Table(title="Processing summary")
     table.add_column("result")
     table.add_column("orders", justify="right")
