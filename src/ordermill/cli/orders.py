@@ -25,7 +25,7 @@ from ordermill.db import Database
 from ordermill.domain.money import format_amount
 from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import PaymentFlow
-from ordermill.errors import InvalidInput, OrdermillError
+from ordermill.errors import Code, InvalidInput, OrdermillError
 from ordermill.services import orders as order_service
 from ordermill.services import workflow
 from ordermill.services.audit import Actor
@@ -91,7 +91,7 @@ def orders_process(
 ) -> None:
     """Process orders in batches and print a summary (exit 3 if any failed)."""
     if bool(refs) == all_pending:
-        raise fail("give order ids/numbers or --all-pending (not both)", code=2)
+        raise fail(Code.VALIDATION_ERROR, "give order ids/numbers or --all-pending (not both)")
     config = settings()
     tally: Counter[str] = Counter()
     with friendly_errors(), open_database(config) as database:
@@ -162,7 +162,7 @@ def orders_show(
 ) -> None:
     """Show one order with its lines."""
     config = settings()
-    with friendly_errors(), open_database(config) as database, database.read() as session:
+    with open_database(config) as database, database.read() as session:
         if ref.isdigit():
             view = order_service.get_order(session, int(ref))
         else:
