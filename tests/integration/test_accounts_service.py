@@ -678,6 +678,7 @@ def test_the_longest_of_several_blocks_is_the_one_reported(database: Database) -
 # ---------------------------------------------------------------- concurrency (PostgreSQL)
 
 
+@pytest.mark.postgres_only
 def test_two_admins_disabled_at_the_same_moment_still_leave_one_enabled(
     pg_database: Database,
 ) -> None:

@@ -34,6 +34,8 @@ from tests import factories
 from tests.concurrency import START_TIMEOUT, WORK_TIMEOUT, requests_at_once, run_at_once
 from tests.e2e.live_server import live_server as serve
 
+pytestmark = pytest.mark.postgres_only
+
 INITIAL_STOCK = 20
 PRICES = (3_07, 5_11, 11_13)
 OPENING_BALANCE = 1_000_00

@@ -38,6 +38,8 @@ from tests import factories
 from tests.concurrency import requests_at_once, run_at_once
 from tests.e2e.live_server import live_server as serve
 
+pytestmark = pytest.mark.postgres_only
+
 OPENING = 500_00
 LIVE = sorted(status.value for status in HOLDS_STOCK)
 OK = "ok"
