@@ -4,6 +4,7 @@ kind's exit code, never a traceback; and a bug is not disguised as a friendly me
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -246,6 +247,30 @@ def test_an_unreachable_postgresql_server_is_database_unavailable_in_one_line(
     )
     assert len(result.stderr.splitlines()) == 2  # the error and its hint
     assert "secret" not in result.stderr
+
+
+def test_a_sqlite_file_locked_by_another_writer_is_database_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "busy.db"
+    url = f"sqlite:///{path}"
+    assert run(monkeypatch, ["db", "upgrade"], database_url=url).exit_code == 0
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        result = run(
+            monkeypatch,
+            ["tokens", "revoke", "1"],
+            database_url=url,
+            sqlite_busy_timeout_ms="0",
+        )
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+    assert_clean_error(
+        result, 6, f"error[database_unavailable]: the database at {path} is locked by another"
+    )
 
 
 # ---------------------------------------------------------------- db upgrade
