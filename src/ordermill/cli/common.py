@@ -44,7 +44,11 @@ def fail(code: Code, message: str | None = None) -> typer.Exit:
 
 @contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Expected errors become ``error[code]: message`` and the kind's exit code."""
+    """Expected errors become ``error[code]: message`` and the kind's exit code.
+
+    The root command already runs every command inside it; a command may use it to
+    end with the error at a point of its choosing.
+    """
     try:
         yield
     except OrdermillError as exc:
@@ -72,7 +76,7 @@ class OrdermillGroup(TyperGroup):
 
 
 def settings() -> Settings:
-    """The settings; a wrong ``ORDERMILL_*`` value is an ``invalid_setting`` error."""
+    """The settings; a wrong ``ORDERMILL_*`` value is a ``Misconfigured`` error."""
     return get_settings()
 
 
@@ -110,8 +114,8 @@ def progress_bar() -> Progress:
 
 # Typer (0.2x, which carries its own copy of Click) labels every parameter with its
 # Python type in angle brackets, flags (`<bool>`) and variadic arguments
-# (`<list[str]>`) included. A flag takes no value
-# and `NAME...` already says an argument takes several: show them as Click does.
+# (`<list[str]>`) included. A flag takes no value and `NAME...` already says an
+# argument takes several: show them as Click does, arguments in capitals.
 _option_type = TyperOption.display_type_rich
 _argument_type = TyperArgument.display_type_rich
 

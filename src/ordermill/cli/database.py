@@ -50,7 +50,7 @@ def db_reset(
     if not yes:
         if not sys.stdin.isatty():
             raise fail(Code.VALIDATION_ERROR, "refusing to reset without confirmation; pass --yes")
-        typer.confirm(f"Delete all data in {config.database_url}?", abort=True)
+        typer.confirm(f"Delete all data in {describe(config.database_url)}?", abort=True)
     with open_database(config, create=True) as database:
         with database.engine.begin() as conn:
             Base.metadata.drop_all(conn)

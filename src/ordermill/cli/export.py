@@ -105,11 +105,9 @@ def orders_export(
                 count = export.export_orders(
                     session, out, export_format, filters, page_size=batch_size
                 )
-        except BrokenPipeError:
-            if output is not None:
-                raise
-            _reader_went_away()
         except OSError as exc:
+            if isinstance(exc, BrokenPipeError) and output is None:
+                _reader_went_away()
             where = output or "to standard output"
             raise fail(Code.OUTPUT_NOT_WRITABLE, f"can't write {where}: {exc.strerror}") from None
     where = f" to {output}" if output is not None else ""
