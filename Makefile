@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench lint typecheck format clean
+.PHONY: help run test test-pg bench lint typecheck format clean
 
 help:
 	@echo "make run    install, migrate, load demo data into an empty store, serve on http://127.0.0.1:8000"
 	@echo "make test   install dev dependencies, then lint, type-check and run every test"
+	@echo "make test-pg   the same, with every database test on PostgreSQL too (TEST_POSTGRES_URL=...)"
 	@echo "make bench  run the benchmark suite (needs wrk and pgbench) and write docs/PERFORMANCE.md"
 	@echo "make format apply ruff's formatting and safe fixes"
 	@echo "make clean  remove the virtualenv and caches"
@@ -41,6 +42,13 @@ typecheck: $(VENV)/.installed-dev
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# The whole suite on SQLite and on a local PostgreSQL server (each run creates and
+# drops its own database next to the one named).
+TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+test-pg: lint typecheck
+	ORDERMILL_TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest
 
 BENCH_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BENCH_RUNS ?= 3

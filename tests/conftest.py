@@ -130,17 +130,38 @@ def database(
 
 @pytest.fixture
 def pg_database(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     sqlite_template: Path,
     postgres_server: PostgresServer | None,
     _postgres_database: Database | None,
 ) -> Iterator[Database]:
-    """A fresh PostgreSQL database, for tests of real concurrency."""
-    if postgres_server is None:
-        pytest.skip("PostgreSQL not configured (set ORDERMILL_TEST_POSTGRES_URL)")
+    """A fresh PostgreSQL database, for tests of real concurrency (marked ``postgres_only``)."""
+    if request.node.get_closest_marker("postgres_only") is None:
+        pytest.fail("a test using pg_database runs on PostgreSQL only: mark it postgres_only")
+    assert postgres_server is not None  # unmarked runs were skipped at collection
     yield from _open_database(
         "postgres", tmp_path, sqlite_template, postgres_server, _postgres_database
     )
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database with no tables at all (a SQLite file not created yet)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    admin_url = make_url(_driver_url(POSTGRES_URL))
+    name = f"ordermill_empty_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture
@@ -164,6 +185,16 @@ def client(database: Database) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as test_client:
         test_client.headers["Authorization"] = f"Bearer {token}"
         yield test_client
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Without a PostgreSQL server, the ``postgres_only`` tests are skipped."""
+    if POSTGRES_URL:
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL not configured (set ORDERMILL_TEST_POSTGRES_URL)")
+    for item in items:
+        if item.get_closest_marker("postgres_only") is not None:
+            item.add_marker(skip)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

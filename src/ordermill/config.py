@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from functools import lru_cache
+from typing import Any
 
-from pydantic import Field, field_validator
+from annotated_types import Ge, Le
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ordermill.domain.workflow import PaymentFlow
+from ordermill.errors import Code, Misconfigured
+
+ENV_PREFIX = "ORDERMILL_"
+# The schemes of the databases ordermill runs on (psycopg 3 is the PostgreSQL driver shipped).
+SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 class Settings(BaseSettings):
     """Runtime configuration; every field maps to ``ORDERMILL_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="ORDERMILL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     database_url: str = Field(
         default="sqlite:///./ordermill.db",
@@ -39,7 +50,7 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, description="SQLite lock wait")
     page_size_default: int = Field(default=50, ge=1, le=500)
     page_size_max: int = Field(default=500, ge=1, le=10_000)
-    log_level: str = Field(default="info")
+    log_level: str = Field(default="info", description="Server log level: " + ", ".join(LOG_LEVELS))
     signup_enabled: bool = Field(default=True, description="Let customers create accounts")
     token_ttl_minutes: int = Field(
         default=480, ge=1, le=60 * 24 * 30, description="Lifetime of a login token"
@@ -53,20 +64,81 @@ class Settings(BaseSettings):
     def _currency_code(cls, value: str) -> str:
         code = value.strip().upper()
         if len(code) != 3 or not code.isalpha():
-            raise ValueError("currency must be a three-letter ISO 4217 code")
+            raise PydanticCustomError("currency", "a three-letter ISO 4217 code such as USD")
         return code
 
     @field_validator("database_url")
     @classmethod
     def _driver(cls, value: str) -> str:
-        # psycopg 3 is the PostgreSQL driver we ship; accept the plain scheme users type.
-        for plain in ("postgresql://", "postgres://"):
-            if value.startswith(plain):
-                return "postgresql+psycopg://" + value[len(plain) :]
-        return value
+        scheme, separator, rest = value.strip().partition("://")
+        if separator and scheme.lower() in SQLITE_SCHEMES:
+            return value.strip()
+        if separator and scheme.lower() in POSTGRES_SCHEMES:
+            # Accept the plain scheme users type; the driver is the one shipped.
+            return "postgresql+psycopg://" + rest
+        raise PydanticCustomError(
+            Code.UNSUPPORTED_DATABASE.value,
+            "unsupported database URL ({scheme}); ordermill runs on SQLite and PostgreSQL",
+            {"scheme": f"{scheme}://…" if separator else "no scheme"},
+        )
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise PydanticCustomError("log_level", "one of " + ", ".join(LOG_LEVELS))
+        return level
+
+
+def _accepts(name: str) -> str:
+    """What the setting ``name`` accepts, in words, from its type and bounds."""
+    field = Settings.model_fields[name]
+    kind = field.annotation
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return "one of " + ", ".join(str(member.value) for member in kind)
+    if kind is bool:
+        return "true or false"
+    if kind is int:
+        low = next((m.ge for m in field.metadata if isinstance(m, Ge)), None)
+        high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
+        if low is not None and high is not None:
+            return f"a whole number from {low} to {high}"
+        if low is not None:
+            return f"a whole number, at least {low}"
+        return "a whole number"
+    return "a text value"
+
+
+def settings_error(exc: ValidationError) -> Misconfigured:
+    """One line per wrong setting: its variable, what it accepts, and the value given."""
+    code = Code.INVALID_SETTING
+    problems: list[str] = []
+    for problem in exc.errors(include_url=False):
+        name = str(problem["loc"][0]) if problem["loc"] else "?"
+        variable = ENV_PREFIX + name.upper()
+        given: Any = problem.get("input")
+        if problem["type"] == Code.UNSUPPORTED_DATABASE:
+            code = Code.UNSUPPORTED_DATABASE
+            problems.append(f"{variable}: {problem['msg']}")
+            continue
+        if problem["type"] in ("currency", "log_level"):
+            accepts = problem["msg"]
+        elif name in Settings.model_fields:
+            accepts = _accepts(name)
+        else:
+            accepts = problem["msg"]
+        problems.append(f"{variable} must be {accepts}, not {given!r}")
+    return Misconfigured("; ".join(problems), code=code)
 
 
 @lru_cache
 def get_settings() -> Settings:
-    """Return the process-wide settings (read once from the environment)."""
-    return Settings()
+    """Return the process-wide settings (read once from the environment).
+
+    A wrong value raises ``Misconfigured`` naming the variable and what it accepts.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None

@@ -12,16 +12,20 @@ than polling SQLite's busy handler, which keeps tail latency low.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ordermill.config import Settings, get_settings
+from ordermill.errors import Code, OrdermillError, error
 
 _WRITE_OPTION = "ordermill_write"
 
@@ -130,3 +134,75 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# ---------------------------------------------------------------- the database's own failures
+
+_UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for a missing table
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL and in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database or ""
+    if name in ("", ":memory:") or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+def describe(url: str) -> str:
+    """Where the database is, for a person (never its password)."""
+    path = sqlite_path(url)
+    if path is not None:
+        return str(path.resolve())
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return "sqlite (in memory)"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+def _unopenable(path: Path) -> str:
+    """Why SQLite can't open ``path``."""
+    if not path.parent.is_dir():
+        return f"its directory {path.parent} does not exist"
+    if path.is_dir():
+        return "it is a directory"
+    if not os.access(path if path.exists() else path.parent, os.R_OK | os.W_OK):
+        return "permission denied"
+    return "unable to open the database file"
+
+
+def explain(exc: DBAPIError, url: str) -> OrdermillError | None:
+    """The expected failure ``exc`` stands for, with no SQL in it; None for anything else.
+
+    Expected: no ordermill schema, a SQLite file that can't be opened or isn't a
+    database, a locked SQLite file, and a PostgreSQL server that can't be reached.
+    """
+    where = describe(url)
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
+    if (
+        reason.startswith("no such table")
+        or getattr(exc.orig, "sqlstate", None) == _UNDEFINED_TABLE
+    ):
+        return error(Code.DATABASE_NOT_MIGRATED, f"the database at {where} has no ordermill schema")
+    path = sqlite_path(url)
+    if path is not None:
+        if reason.startswith("unable to open database file"):
+            return error(
+                Code.DATABASE_UNREADABLE, f"can't open the database at {where}: {_unopenable(path)}"
+            )
+        if reason.startswith("file is not a database"):
+            return error(
+                Code.DATABASE_UNREADABLE,
+                f"the file at {where} is not a SQLite database: {reason}",
+            )
+        if reason.startswith("database is locked"):
+            return error(
+                Code.DATABASE_UNAVAILABLE, f"the database at {where} is locked by another process"
+            )
+        return None
+    if isinstance(exc, OperationalError):
+        return error(Code.DATABASE_UNAVAILABLE, f"can't reach the database at {where}: {reason}")
+    return None

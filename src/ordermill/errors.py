@@ -23,6 +23,7 @@ class Code(StrEnum):
     INVALID_JSON = "invalid_json"
     INVALID_CURSOR = "invalid_cursor"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    OUTPUT_NOT_WRITABLE = "output_not_writable"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -76,8 +77,10 @@ class Code(StrEnum):
     # The store's own side
     DATABASE_UNAVAILABLE = "database_unavailable"
     DATABASE_NOT_MIGRATED = "database_not_migrated"
+    DATABASE_UNREADABLE = "database_unreadable"
     UNSUPPORTED_DATABASE = "unsupported_database"
     INVALID_SETTING = "invalid_setting"
+    GRAPHVIZ_MISSING = "graphviz_missing"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -255,6 +258,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     _C.INVALID_IDEMPOTENCY_KEY: CodeInfo(
         InvalidInput, "The Idempotency-Key header is empty, too long or has other characters."
     ),
+    _C.OUTPUT_NOT_WRITABLE: CodeInfo(
+        InvalidInput, "The output file can't be written.", hint="check the path and permissions"
+    ),
     _C.PAYLOAD_TOO_LARGE: CodeInfo(PayloadTooLarge, "The request body is too large."),
     _C.UNSUPPORTED_MEDIA_TYPE: CodeInfo(
         UnsupportedMediaType, "The body's content type or encoding is not supported."
@@ -328,12 +334,22 @@ CATALOGUE: dict[Code, CodeInfo] = {
         "The database has no ordermill schema, or an older one.",
         hint="run `ordermill db upgrade`",
     ),
+    _C.DATABASE_UNREADABLE: CodeInfo(
+        Misconfigured,
+        "The SQLite database file can't be opened or is not a database.",
+        hint="point ORDERMILL_DATABASE_URL at an ordermill database file you may read and write",
+    ),
     _C.UNSUPPORTED_DATABASE: CodeInfo(
         Misconfigured,
         "ORDERMILL_DATABASE_URL names a database ordermill doesn't run on.",
         hint="use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:5432/DB",
     ),
     _C.INVALID_SETTING: CodeInfo(Misconfigured, "An ORDERMILL_* setting has a wrong value."),
+    _C.GRAPHVIZ_MISSING: CodeInfo(
+        Misconfigured,
+        "Graphviz's `dot` program is missing or failed.",
+        hint="install Graphviz (Debian/Ubuntu: apt install graphviz) or use --format dot",
+    ),
     _C.INTERNAL_ERROR: CodeInfo(InternalError, "Something went wrong on the store's side."),
 }
 

@@ -38,10 +38,6 @@ def test_a_customer_starts_with_an_empty_cart(client: TestClient) -> None:
     assert cart == {"customer_id": customer["id"], "items": [], "total": "0.00"}
 
 
-def test_the_cart_of_an_unknown_customer_is_a_404(client: TestClient) -> None:
-    assert_problem(client.get("/api/customers/8080/cart"), 404, "customer_not_found")
-
-
 def test_putting_an_item_shows_it_at_todays_price_with_the_stock_available(
     client: TestClient,
 ) -> None:
@@ -118,30 +114,6 @@ def test_deleting_the_cart_empties_it(client: TestClient) -> None:
     assert get_json(client, cart_url(customer))["items"] == []
 
 
-def test_putting_an_unknown_product_in_the_cart_is_a_404(client: TestClient) -> None:
-    customer = api_customer(client)
-
-    response = client.put(f"{cart_url(customer)}/items/6060", json={"quantity": 1})
-
-    assert_problem(response, 404, "product_not_found")
-
-
-def test_removing_an_unknown_product_from_the_cart_is_a_404(client: TestClient) -> None:
-    customer = api_customer(client)
-
-    response = client.delete(f"{cart_url(customer)}/items/6262")
-
-    assert_problem(response, 404, "product_not_found")
-
-
-def test_putting_an_item_in_the_cart_of_an_unknown_customer_is_a_404(client: TestClient) -> None:
-    product = api_product(client)
-
-    response = client.put(f"/api/customers/6161/cart/items/{product['id']}", json={"quantity": 1})
-
-    assert_problem(response, 404, "customer_not_found")
-
-
 @pytest.mark.parametrize("body", [{"quantity": -1}, {"quantity": "2"}, {"quantity": 1.5}, {}])
 def test_an_invalid_cart_quantity_is_a_400_naming_quantity(
     client: TestClient, body: dict[str, Any]
@@ -189,10 +161,6 @@ def test_checkout_of_an_empty_cart_is_a_409_cart_empty(client: TestClient) -> No
 
     assert_problem(client.post(f"{cart_url(customer)}/checkout"), 409, "cart_empty")
     assert order_ids(client) == []
-
-
-def test_checkout_of_an_unknown_customer_is_a_404(client: TestClient) -> None:
-    assert_problem(client.post("/api/customers/7070/cart/checkout"), 404, "customer_not_found")
 
 
 def test_checkout_without_enough_stock_is_a_409_listing_the_short_lines_and_keeps_the_cart(

@@ -96,10 +96,6 @@ def test_getting_a_customer_returns_it(client: TestClient) -> None:
     assert get_json(client, f"/api/customers/{customer['id']}") == customer
 
 
-def test_getting_an_unknown_customer_is_a_404(client: TestClient) -> None:
-    assert_problem(client.get("/api/customers/4242"), 404, "customer_not_found")
-
-
 def test_patching_a_customer_changes_name_and_email_and_keeps_the_rest(
     client: TestClient,
 ) -> None:
@@ -139,12 +135,6 @@ def test_patching_to_another_customers_email_is_a_409_and_changes_nothing(
     assert get_json(client, f"/api/customers/{second['id']}") == second
 
 
-def test_patching_an_unknown_customer_is_a_404(client: TestClient) -> None:
-    assert_problem(
-        client.patch("/api/customers/777", json={"name": "X"}), 404, "customer_not_found"
-    )
-
-
 def test_deleting_a_customer_without_orders_answers_204_and_they_are_gone(
     client: TestClient,
 ) -> None:
@@ -171,10 +161,6 @@ def test_deleting_a_customer_who_has_orders_is_a_409_and_the_customer_stays(
     assert get_json(client, f"/api/orders/{order['id']}")["customer_id"] == customer["id"]
 
 
-def test_deleting_an_unknown_customer_is_a_404(client: TestClient) -> None:
-    assert_problem(client.delete("/api/customers/555"), 404, "customer_not_found")
-
-
 def test_a_customer_without_orders_has_an_empty_order_list(client: TestClient) -> None:
     customer = api_customer(client)
 
@@ -182,10 +168,6 @@ def test_a_customer_without_orders_has_an_empty_order_list(client: TestClient) -
 
     assert response.status_code == 200
     assert response.json() == []
-
-
-def test_the_orders_of_an_unknown_customer_are_a_404(client: TestClient) -> None:
-    assert_problem(client.get("/api/customers/31337/orders"), 404, "customer_not_found")
 
 
 def test_a_customers_orders_are_theirs_only_newest_first(client: TestClient) -> None:
@@ -244,9 +226,3 @@ def test_a_balance_adjustment_needs_a_non_zero_amount_and_a_reason(
 
     assert_problem(response, 400, "validation_error")
     assert_money(get_json(client, f"/api/customers/{customer['id']}")["balance"], "10.00")
-
-
-def test_adjusting_the_balance_of_an_unknown_customer_is_a_404(client: TestClient) -> None:
-    response = client.post("/api/customers/777/balance", json={"amount": "1", "reason": "x"})
-
-    assert_problem(response, 404, "customer_not_found")

@@ -178,10 +178,6 @@ def test_the_ledger_is_paginated_newest_first_with_a_link_to_the_next_page(
     assert ids == sorted(ids, reverse=True)
 
 
-def test_the_ledger_of_an_unknown_customer_is_a_404(client: TestClient) -> None:
-    assert_problem(client.get("/api/customers/424242/ledger"), 404, "customer_not_found")
-
-
 def test_a_bad_cursor_on_the_ledger_is_a_400(client: TestClient) -> None:
     customer = api_customer(client)
 

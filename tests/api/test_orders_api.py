@@ -195,10 +195,6 @@ def test_getting_an_order_returns_what_was_placed(client: TestClient) -> None:
     assert get_json(client, f"/api/orders/{order['id']}") == order
 
 
-def test_getting_an_unknown_order_is_a_404(client: TestClient) -> None:
-    assert_problem(client.get("/api/orders/2323"), 404, "order_not_found")
-
-
 def test_a_processed_order_shows_when_it_was_processed_in_utc(client: TestClient) -> None:
     customer = api_customer(client)
     order = place_order(client, customer["id"], (api_product(client)["id"], 1))
@@ -338,7 +334,3 @@ def test_deleting_a_processed_order_is_a_409_and_the_order_stays_unchanged(
     assert_problem(response, 409, "order_not_deletable")
     assert get_json(client, f"/api/orders/{order['id']}") == processed
     assert order_ids(client) == [order["id"]]
-
-
-def test_deleting_an_unknown_order_is_a_404(client: TestClient) -> None:
-    assert_problem(client.delete("/api/orders/3434"), 404, "order_not_found")

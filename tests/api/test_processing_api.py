@@ -159,10 +159,6 @@ def test_process_whatever_on_an_unknown_order_is_a_404(client: TestClient) -> No
     assert_problem(response, 404, "order_not_found")
 
 
-def test_processing_an_unknown_order_is_a_404(client: TestClient) -> None:
-    assert_problem(process(client, 6768), 404, "order_not_found")
-
-
 @pytest.mark.parametrize("body", [{}, {"strategy": "adjust"}])
 def test_a_body_without_the_process_key_is_a_400_naming_process(
     client: TestClient, shop: Shop, body: dict[str, Any]

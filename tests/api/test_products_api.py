@@ -96,10 +96,6 @@ def test_listing_products_filters_on_sku(client: TestClient) -> None:
     assert get_json(client, "/api/products?sku=TEA-WHITE") == []
 
 
-def test_getting_an_unknown_product_is_a_404(client: TestClient) -> None:
-    assert_problem(client.get("/api/products/9090"), 404, "product_not_found")
-
-
 def test_patching_a_product_changes_the_given_fields_only(client: TestClient) -> None:
     product = api_product(client, price="10.00", stock=5, name="Lamp", sku="LAMP")
 
@@ -156,10 +152,6 @@ def test_patching_a_product_to_a_sku_in_use_is_a_409_and_changes_nothing(
     assert get_json(client, f"/api/products/{product['id']}") == product
 
 
-def test_patching_an_unknown_product_is_a_404(client: TestClient) -> None:
-    assert_problem(client.patch("/api/products/4040", json={"stock": 1}), 404, "product_not_found")
-
-
 def test_deleting_a_product_answers_204_and_it_is_gone(client: TestClient) -> None:
     product = api_product(client)
 
@@ -168,10 +160,6 @@ def test_deleting_a_product_answers_204_and_it_is_gone(client: TestClient) -> No
     assert response.status_code == 204
     assert_problem(client.get(f"/api/products/{product['id']}"), 404, "product_not_found")
     assert get_json(client, "/api/products") == []
-
-
-def test_deleting_an_unknown_product_is_a_404(client: TestClient) -> None:
-    assert_problem(client.delete("/api/products/4041"), 404, "product_not_found")
 
 
 def test_orders_keep_their_lines_snapshot_when_the_product_is_deleted(

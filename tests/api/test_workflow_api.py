@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.helpers import (
-    PROBLEM_JSON,
     assert_money,
     assert_problem,
     assert_utc_timestamp,
@@ -867,45 +866,6 @@ def test_reorder_adds_to_what_is_already_in_the_cart_and_changes_no_order(shop: 
     quantities = {i["product_id"]: i["quantity"] for i in response.json()["cart"]["items"]}
     assert quantities == {shop.mug["id"]: 3, shop.kettle["id"]: 1}
     assert get_json(client, f"/api/customers/{shop.customer['id']}/orders") == orders_before
-
-
-# ---------------------------------------------------------------- unknown orders
-
-MISSING = 987_654
-UNKNOWN_ORDER_CALLS: list[tuple[str, str, dict[str, Any] | None]] = [
-    ("GET", "/api/orders/{id}/actions", None),
-    ("POST", "/api/orders/{id}/actions/process", None),
-    ("POST", "/api/orders/{id}/actions/process", {"flow": "advance"}),
-    ("POST", "/api/orders/{id}/actions/pay", {"amount": "1.00", "method": "cash"}),
-    ("POST", "/api/orders/{id}/actions/fulfill", None),
-    ("POST", "/api/orders/{id}/actions/deliver", None),
-    ("POST", "/api/orders/{id}/actions/cancel", {"reason": "gone"}),
-    ("POST", "/api/orders/{id}/actions/return", None),
-    ("POST", "/api/orders/{id}/actions/return", {"lines": [{"line_id": 1, "quantity": 1}]}),
-    ("GET", "/api/orders/{id}/events", None),
-    ("POST", "/api/orders/{id}/notes", {"text": "hello"}),
-    ("POST", "/api/orders/{id}/reorder", None),
-]
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "body"),
-    UNKNOWN_ORDER_CALLS,
-    ids=[f"{m} {p}" + (" with body" if b else "") for m, p, b in UNKNOWN_ORDER_CALLS],
-)
-def test_every_workflow_route_answers_404_for_an_unknown_order(
-    client: TestClient, method: str, path: str, body: dict[str, Any] | None
-) -> None:
-    response = client.request(method, path.format(id=MISSING), json=body)
-
-    problem = assert_problem(response, 404, "order_not_found")
-    assert str(MISSING) in problem["detail"]
-
-
-def test_a_404_from_a_workflow_route_is_problem_json(client: TestClient) -> None:
-    response = client.post(f"/api/orders/{MISSING}/actions/deliver")
-
-    assert response.headers["content-type"].split(";")[0] == PROBLEM_JSON
 
 
 def test_money_on_the_timeline_is_a_decimal_string_like_everywhere_else_in_the_api(

@@ -226,15 +226,15 @@ def test_show_prints_an_order_by_number_and_as_json(cli: CliRunner, database: Da
 @pytest.mark.parametrize(
     ("args", "exit_code", "message"),
     [
-        (["orders", "show", "999"], 1, "Order 999 does not exist"),
-        (["orders", "show", "2026-0001x"], 1, "is not an order number"),
-        (["orders", "process"], 2, "give order ids/numbers or --all-pending"),
+        (["orders", "show", "999"], 3, "error[order_not_found]: Order 999 does not exist"),
+        (["orders", "show", "2026-0001x"], 2, "is not an order number"),
+        (["orders", "process"], 2, "error[validation_error]: give order ids/numbers"),
         (["orders", "process", "1", "--all-pending"], 2, "not both"),
         (["orders", "process", "abc"], 2, "'abc' is not an order id (42) or number"),
         (["orders", "process", "1", "2026-1x"], 2, "'2026-1x' is not an order id (42) or number"),
         (["orders", "process", "--all-pending", "--strategy", "maybe"], 2, "maybe"),
         (["seed", "--orders", "-1"], 2, "greater than or equal to 0"),
-        (["db", "reset"], 2, "pass --yes"),
+        (["db", "reset"], 2, "error[validation_error]: refusing to reset without confirmation"),
     ],
 )
 def test_bad_input_gets_a_message_and_a_non_zero_exit_without_a_traceback(
@@ -251,8 +251,8 @@ def test_bad_input_gets_a_message_and_a_non_zero_exit_without_a_traceback(
 def test_seeding_orders_without_customers_is_refused_clearly(cli: CliRunner) -> None:
     result = cli.invoke(app, ["seed", "--customers", "0", "--products", "0", "--orders", "5"])
 
-    assert result.exit_code == 1
-    assert "needs at least one customer" in result.output
+    assert result.exit_code == 2
+    assert "error[validation_error]: seeding orders needs at least one customer" in result.output
 
 
 def test_db_reset_with_yes_empties_the_store(cli: CliRunner, database: Database) -> None:
@@ -276,7 +276,7 @@ def test_db_upgrade_creates_the_schema_of_an_empty_database(
 
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert "up to date" in result.output
+    assert "Created the schema at revision 0003" in result.output
     tables = set(inspect(create_engine(url)).get_table_names())
     assert {"customers", "products", "orders", "order_lines", "alembic_version"} <= tables
 

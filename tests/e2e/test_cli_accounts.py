@@ -135,7 +135,7 @@ def test_users_create_refuses_a_short_password(cli: CliRunner, database: Databas
         input="short\n",
     )
 
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert "password must be 10 to 1024 characters" in result.output
     assert "Traceback" not in result.output
     assert users_by_email(database) == {}
@@ -150,7 +150,7 @@ def test_users_create_refuses_an_email_already_in_use(cli: CliRunner, database: 
         input=f"{PASSWORD}\n",
     )
 
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 4, result.output
     assert "already exists" in result.output
     assert users_by_email(database) == {"clerk@example.com": ("staff", False)}
 
@@ -200,7 +200,7 @@ def test_users_disable_refuses_to_disable_the_last_admin(
 
     result = cli.invoke(app, ["users", "disable", "boss@example.com"])
 
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 4, result.output
     assert "at least one enabled admin" in result.output
     assert users_by_email(database)["boss@example.com"] == ("admin", False)
 
@@ -208,7 +208,7 @@ def test_users_disable_refuses_to_disable_the_last_admin(
 def test_users_disable_of_an_unknown_email_fails_clearly(cli: CliRunner) -> None:
     result = cli.invoke(app, ["users", "disable", "ghost@example.com"])
 
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     assert "No user has the email ghost@example.com" in result.output
 
 
@@ -342,7 +342,7 @@ def test_tokens_create_for_an_unknown_user_fails_and_creates_nothing(
 ) -> None:
     result = cli.invoke(app, ["tokens", "create", "--user", "ghost@example.com", "--name", "x"])
 
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     assert "No user has the email ghost@example.com" in result.output
     assert TOKEN.search(result.output) is None
     with database.read() as session:
@@ -352,7 +352,7 @@ def test_tokens_create_for_an_unknown_user_fails_and_creates_nothing(
 def test_tokens_revoke_of_an_unknown_id_fails_clearly(cli: CliRunner) -> None:
     result = cli.invoke(app, ["tokens", "revoke", "999"])
 
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     assert "Token 999 does not exist." in result.output
 
 

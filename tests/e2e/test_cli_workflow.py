@@ -102,7 +102,7 @@ def test_graph_svg_without_graphviz_says_how_to_get_it(tmp_path: Path) -> None:
         check=False,
     )
 
-    assert result.returncode == 1
+    assert result.returncode == 7
     assert "apt install graphviz" in result.stderr
     assert "--format dot" in result.stderr
     assert "Traceback" not in result.stderr
@@ -114,7 +114,7 @@ def test_graph_to_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["workflow", "graph", "--format", "dot", "-o", str(target)])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "can't write" in result.output
 
 
@@ -140,7 +140,7 @@ def test_orders_actions_shows_what_is_allowed_and_why_not(
 def test_orders_actions_of_an_unknown_order_is_a_clear_error(cli: CliRunner) -> None:
     result = cli.invoke(app, ["orders", "actions", "2026-99999"])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "does not exist" in result.output
 
 
@@ -259,7 +259,7 @@ def test_expire_says_which_orders_were_paid_meanwhile(
 def test_expire_refuses_a_duration_it_cannot_read(cli: CliRunner, bad: str) -> None:
     result = cli.invoke(app, ["orders", "expire", "--older-than", bad])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "is not a duration like 90m, 72h, 3d or 2w" in result.output
 
 

@@ -68,8 +68,9 @@ def issue(
     now: datetime | None = None,
 ) -> accounts.IssuedToken:
     with database.write() as session:
+        name = "integration" if kind == accounts.API else None
         return accounts.issue_token(
-            session, accounts.get_user(session, user_id), kind=kind, ttl=ttl, now=now
+            session, accounts.get_user(session, user_id), kind=kind, ttl=ttl, name=name, now=now
         )
 
 
@@ -290,12 +291,37 @@ def test_a_revoked_token_stops_working_at_once_and_revoking_again_is_harmless(
     kept = issue(database, user_id)
 
     with database.write() as session:
-        accounts.revoke_token(session, revoked.token_id)
+        first = accounts.revoke_token(session, revoked.token_id)
     with database.write() as session:
-        accounts.revoke_token(session, revoked.token_id)
+        again = accounts.revoke_token(session, revoked.token_id)
 
+    assert (first, again) == (True, False)
     assert refused_token(database, revoked.token) == "invalid_token"
     assert resolve(database, kept.token).token_id == kept.token_id
+
+
+@pytest.mark.parametrize("name", [None, "", "   "])
+def test_an_api_token_needs_a_name(database: Database, name: str | None) -> None:
+    user_id = factories.user(database)
+
+    with pytest.raises(OrdermillError) as caught, database.write() as session:
+        accounts.issue_token(
+            session, accounts.get_user(session, user_id), kind=accounts.API, ttl=None, name=name
+        )
+
+    assert caught.value.code == "validation_error"
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+def test_an_api_token_name_is_stored_without_surrounding_spaces(database: Database) -> None:
+    user_id = factories.user(database)
+
+    with database.write() as session:
+        issued = accounts.issue_token(
+            session, accounts.get_user(session, user_id), kind=accounts.API, ttl=None, name=" ci "
+        )
+        assert accounts.get_token(session, issued.token_id).name == "ci"
 
 
 def test_revoking_an_unknown_token_is_not_found(database: Database) -> None:
@@ -652,6 +678,7 @@ def test_the_longest_of_several_blocks_is_the_one_reported(database: Database) -
 # ---------------------------------------------------------------- concurrency (PostgreSQL)
 
 
+@pytest.mark.postgres_only
 def test_two_admins_disabled_at_the_same_moment_still_leave_one_enabled(
     pg_database: Database,
 ) -> None:

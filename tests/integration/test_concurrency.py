@@ -10,25 +10,19 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import socket
-import threading
-import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
-from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.orders import Strategy, parse_order_number
 from ordermill.errors import Conflict, OrdermillError
@@ -36,13 +30,11 @@ from ordermill.services import carts as cart_service
 from ordermill.services import idempotency, workflow
 from ordermill.services import orders as order_service
 from ordermill.services.tables import cart_items, customers, order_lines, orders, products
-from ordermill.web.app import create_app
 from tests import factories
+from tests.concurrency import START_TIMEOUT, WORK_TIMEOUT, requests_at_once, run_at_once
+from tests.e2e.live_server import live_server as serve
 
-T = TypeVar("T")
-
-START_TIMEOUT = 30.0  # seconds a worker waits at the barrier for the others
-WORK_TIMEOUT = 60.0  # seconds the whole burst may take
+pytestmark = pytest.mark.postgres_only
 
 INITIAL_STOCK = 20
 PRICES = (3_07, 5_11, 11_13)
@@ -53,19 +45,6 @@ THREADS = 12
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def run_at_once(count: int, work: Callable[[int], T]) -> list[T]:
-    """Run ``work(0..count-1)`` on ``count`` threads released together by a barrier."""
-    barrier = threading.Barrier(count)
-
-    def start(index: int) -> T:
-        barrier.wait(timeout=START_TIMEOUT)
-        return work(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(start, index) for index in range(count)]
-        return [future.result(timeout=WORK_TIMEOUT) for future in futures]
 
 
 def process_outcome(database: Database, order_id: int, strategy: Strategy) -> str:
@@ -385,43 +364,14 @@ def test_orders_created_by_eight_threads_at_once_are_numbered_one_to_n_without_g
 # ---------------------------------------------------------------- idempotency over HTTP
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def live_server(pg_database: Database) -> Iterator[str]:
     """The app served by a real uvicorn on 127.0.0.1, in a background thread."""
-    port = _free_port()
-    app = create_app(Settings(database_url=pg_database.url), pg_database)
-    server = uvicorn.Server(
-        uvicorn.Config(app=app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    _ADMIN_TOKENS[base_url] = factories.token_for(
-        pg_database, factories.user(pg_database, role="admin")
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert thread.is_alive(), "uvicorn stopped while starting"
-            try:
-                if httpx2.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline, "uvicorn did not answer /health in 15 s"
-            time.sleep(0.05)
+    with serve(pg_database) as base_url:
+        _ADMIN_TOKENS[base_url] = factories.token_for(
+            pg_database, factories.user(pg_database, role="admin")
+        )
         yield base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-    assert not thread.is_alive(), "uvicorn did not shut down"
 
 
 _ADMIN_TOKENS: dict[str, str] = {}
@@ -446,12 +396,10 @@ def send_at_once(
     key: str | None = None,
 ) -> list[httpx2.Response]:
     """The same request from ``count`` threads at once, each with its own connection."""
-    headers = {"Idempotency-Key": key} if key is not None else {}
-    with ExitStack() as stack:
-        clients = [stack.enter_context(admin_client(base_url)) for _ in range(count)]
-        return run_at_once(
-            count, lambda i: clients[i].request(method, path, json=body, headers=headers)
-        )
+    headers = {"Authorization": f"Bearer {_ADMIN_TOKENS[base_url]}"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return requests_at_once(base_url, count, method, path, headers=headers, body=body)
 
 
 def split_by_status(

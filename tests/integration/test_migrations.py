@@ -1,66 +1,23 @@
 """Migrations: an empty database migrates to exactly the schema the models describe.
 
-Each test gets its own empty database: a new SQLite file, or a throwaway
-PostgreSQL database ``ordermill_mig_<random>`` when ``ORDERMILL_TEST_POSTGRES_URL``
+Each test gets its own empty database (the ``empty_database_url`` fixture): a new
+SQLite file, or a throwaway PostgreSQL database when ``ORDERMILL_TEST_POSTGRES_URL``
 is set.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, inspect
 
 from ordermill.migrate import alembic_config, downgrade, upgrade
 from ordermill.models import Base
 
-POSTGRES_URL = os.environ.get("ORDERMILL_TEST_POSTGRES_URL", "").strip()
 MODEL_TABLES = set(Base.metadata.tables)
-
-
-def _psycopg_url(url: str) -> str:
-    for plain in ("postgresql://", "postgres://"):
-        if url.startswith(plain):
-            return "postgresql+psycopg://" + url[len(plain) :]
-    return url
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgres",
-            marks=pytest.mark.skipif(
-                not POSTGRES_URL, reason="PostgreSQL not configured (ORDERMILL_TEST_POSTGRES_URL)"
-            ),
-        ),
-    ]
-)
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of a database with no tables at all."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    admin_url = make_url(_psycopg_url(POSTGRES_URL))
-    name = f"ordermill_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def schema_differences(url: str) -> list[Any]:

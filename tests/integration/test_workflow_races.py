@@ -10,22 +10,16 @@ refunded agree with its payments.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.orders import HOLDS_STOCK, Strategy
 from ordermill.domain.workflow import PaymentFlow
@@ -40,33 +34,18 @@ from ordermill.services.tables import (
     payments,
     products,
 )
-from ordermill.web.app import create_app
 from tests import factories
-from tests.e2e.live_server import free_port
+from tests.concurrency import requests_at_once, run_at_once
+from tests.e2e.live_server import live_server as serve
 
-T = TypeVar("T")
+pytestmark = pytest.mark.postgres_only
 
-START_TIMEOUT = 30.0  # seconds a thread waits at the barrier for the others
-WORK_TIMEOUT = 60.0  # seconds the whole burst may take
 OPENING = 500_00
 LIVE = sorted(status.value for status in HOLDS_STOCK)
 OK = "ok"
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def run_at_once(count: int, work: Callable[[int], T]) -> list[T]:
-    """Run ``work(0..count-1)`` on ``count`` threads released together by a barrier."""
-    barrier = threading.Barrier(count)
-
-    def start(index: int) -> T:
-        barrier.wait(timeout=START_TIMEOUT)
-        return work(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(start, index) for index in range(count)]
-        return [future.result(timeout=WORK_TIMEOUT) for future in futures]
 
 
 def attempt(database: Database, call: Callable[[Session], object]) -> str:
@@ -517,31 +496,8 @@ def test_process_racing_cancel_on_a_pending_order_leaves_no_stock_or_money_behin
 @pytest.fixture
 def live_server(pg_database: Database) -> Iterator[tuple[str, str]]:
     """The app served by a real uvicorn on 127.0.0.1: (base URL, an admin's token)."""
-    port = free_port()
-    app = create_app(Settings(database_url=pg_database.url), pg_database)
-    server = uvicorn.Server(
-        uvicorn.Config(app=app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    token = factories.token_for(pg_database, factories.user(pg_database, role="admin"))
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert thread.is_alive(), "uvicorn stopped while starting"
-            try:
-                if httpx2.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline, "uvicorn did not answer /health in 15 s"
-            time.sleep(0.05)
-        yield base_url, token
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-    assert not thread.is_alive(), "uvicorn did not shut down"
+    with serve(pg_database) as base_url:
+        yield base_url, factories.token_for(pg_database, factories.user(pg_database, role="admin"))
 
 
 def post_at_once(
@@ -550,12 +506,7 @@ def post_at_once(
     """The same POST from ``count`` threads at once, each on its own connection."""
     base_url, token = server
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
-    with ExitStack() as stack:
-        clients = [
-            stack.enter_context(httpx2.Client(base_url=base_url, timeout=WORK_TIMEOUT))
-            for _ in range(count)
-        ]
-        return run_at_once(count, lambda i: clients[i].post(path, json=body, headers=headers))
+    return requests_at_once(base_url, count, "POST", path, headers=headers, body=body)
 
 
 def assert_done_once(responses: list[httpx2.Response]) -> httpx2.Response:

@@ -8,14 +8,18 @@ import typer
 
 from ordermill import __version__
 from ordermill.cli.accounts import tokens_app, users_app
-from ordermill.cli.common import console
+from ordermill.cli.common import OrdermillGroup, console
 from ordermill.cli.database import db_app, seed
 from ordermill.cli.orders import orders_app
 from ordermill.cli.server import serve
 from ordermill.cli.workflow import stock_app, workflow_app
 
 app = typer.Typer(
-    help="ordermill: order management for independent online stores.",
+    cls=OrdermillGroup,
+    help="ordermill: order management for independent online stores.\n\n"
+    "Errors go to standard error as `error\\[code]: message` (and a `hint:` line), with exit "
+    "code 2 for invalid input, 3 not found, 4 refused by the current state, 5 not allowed, "
+    "6 database unavailable, 7 set-up (settings, schema, database file).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ordermill.cli.common import console, fail, friendly_errors, open_database, settings
+from ordermill.cli.common import console, fail, open_database, settings
 from ordermill.domain.access import Role
+from ordermill.errors import Code
 from ordermill.services import accounts
 
 users_app = typer.Typer(help="Staff and admin logins.", no_args_is_help=True)
@@ -31,7 +32,9 @@ def _read_password(from_stdin: bool) -> str:
     elif sys.stdin.isatty():
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
-        raise fail("no terminal to ask for the password; pass --password-stdin", code=2)
+        raise fail(
+            Code.VALIDATION_ERROR, "no terminal to ask for the password; pass --password-stdin"
+        )
     return accounts.validate_password(password)
 
 
@@ -45,18 +48,17 @@ def users_create(
 ) -> None:
     """Create a staff or admin login (the password is asked for, never an argument)."""
     if role not in STAFF_ROLES:
-        raise fail(f"--role must be admin or staff, not '{role}'", code=2)
-    with friendly_errors():
-        password = _read_password(password_stdin)
-        with open_database(settings()) as database, database.write() as session:
-            user = accounts.create_user(session, email=email, password=password, role=Role(role))
-            console.print(f"Created {user.role} {user.email} (id {user.id}).", highlight=False)
+        raise fail(Code.VALIDATION_ERROR, f"--role must be admin or staff, not '{role}'")
+    password = _read_password(password_stdin)
+    with open_database(settings()) as database, database.write() as session:
+        user = accounts.create_user(session, email=email, password=password, role=Role(role))
+        console.print(f"Created {user.role} {user.email} (id {user.id}).", highlight=False)
 
 
 @users_app.command("list")
 def users_list() -> None:
     """List staff and admin logins."""
-    with friendly_errors(), open_database(settings()) as database, database.read() as session:
+    with open_database(settings()) as database, database.read() as session:
         table = Table()
         for column in ("id", "email", "role", "disabled", "last login (UTC)"):
             table.add_column(column, no_wrap=True)
@@ -69,7 +71,7 @@ def users_list() -> None:
 @users_app.command("disable")
 def users_disable(email: Annotated[str, typer.Argument(help="Login email")]) -> None:
     """Disable a login; its tokens stop working at once."""
-    with friendly_errors(), open_database(settings()) as database, database.write() as session:
+    with open_database(settings()) as database, database.write() as session:
         user = accounts.set_disabled(session, accounts.find_user(session, email), True)
         console.print(f"Disabled {user.email}.", highlight=False)
 
@@ -78,7 +80,7 @@ def users_disable(email: Annotated[str, typer.Argument(help="Login email")]) -> 
 def users_ensure_admin() -> None:
     """On first run, create an admin with a random password and print it once."""
     config = settings()
-    with friendly_errors(), open_database(config) as database, database.write() as session:
+    with open_database(config) as database, database.write() as session:
         created = accounts.ensure_admin(session, config.admin_email)
     if created is None:
         console.print("An admin account exists already.")
@@ -101,7 +103,7 @@ def tokens_create(
 ) -> None:
     """Create an API token and print it once."""
     ttl = timedelta(days=expires_in_days) if expires_in_days else None
-    with friendly_errors(), open_database(settings()) as database, database.write() as session:
+    with open_database(settings()) as database, database.write() as session:
         owner = accounts.find_user(session, user)
         issued = accounts.issue_token(session, owner, kind=accounts.API, ttl=ttl, name=name)
     console.print(f"Token {issued.token_id} for {owner.email} (shown once):", highlight=False)
@@ -111,7 +113,7 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(user: Annotated[str, typer.Option("--user", help="Email of the user")]) -> None:
     """List a user's API tokens (never the tokens themselves)."""
-    with friendly_errors(), open_database(settings()) as database, database.read() as session:
+    with open_database(settings()) as database, database.read() as session:
         table = Table()
         for column in ("id", "name", "created (UTC)", "expires", "revoked"):
             table.add_column(column, no_wrap=True)
@@ -129,6 +131,12 @@ def tokens_list(user: Annotated[str, typer.Option("--user", help="Email of the u
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: Annotated[int, typer.Argument(help="Token id", min=1)]) -> None:
     """Revoke a token at once."""
-    with friendly_errors(), open_database(settings()) as database, database.write() as session:
-        accounts.revoke_token(session, token_id)
-    console.print(f"Revoked token {token_id}.")
+    with open_database(settings()) as database, database.write() as session:
+        revoked_now = accounts.revoke_token(session, token_id)
+        revoked_at = accounts.get_token(session, token_id).revoked
+    if revoked_now:
+        console.print(f"Revoked token {token_id}.")
+    else:
+        console.print(
+            f"Token {token_id} was already revoked ({_when(revoked_at)} UTC).", highlight=False
+        )

@@ -10,12 +10,14 @@ from sqlalchemy import text
 
 from ordermill.cli.common import (
     console,
+    database_errors,
     fail,
-    friendly_errors,
     open_database,
     progress_bar,
     settings,
 )
+from ordermill.db import describe
+from ordermill.errors import Code
 from ordermill.migrate import upgrade
 from ordermill.models import Base
 from ordermill.services import seeding
@@ -25,11 +27,18 @@ db_app = typer.Typer(help="Create, upgrade or reset the database schema.", no_ar
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every pending migration."""
+    """Create the schema, or apply every pending migration."""
     config = settings()
-    with friendly_errors():
-        upgrade(config.database_url)
-    console.print("Database is up to date.")
+    with database_errors(config.database_url):
+        before, after = upgrade(config.database_url)
+    where = describe(config.database_url)
+    if before is None:
+        message = f"Created the schema at revision {after} in {where}."
+    elif before != after:
+        message = f"Upgraded {where} from revision {before} to {after}."
+    else:
+        message = f"Already up to date at revision {after} ({where})."
+    console.print(message, highlight=False, soft_wrap=True)
 
 
 @db_app.command("reset")
@@ -40,10 +49,10 @@ def db_reset(
     config = settings()
     if not yes:
         if not sys.stdin.isatty():
-            raise fail("refusing to reset without confirmation; pass --yes", code=2)
-        typer.confirm(f"Delete all data in {config.database_url}?", abort=True)
-    with friendly_errors():
-        with open_database(config) as database, database.engine.begin() as conn:
+            raise fail(Code.VALIDATION_ERROR, "refusing to reset without confirmation; pass --yes")
+        typer.confirm(f"Delete all data in {describe(config.database_url)}?", abort=True)
+    with open_database(config, create=True) as database:
+        with database.engine.begin() as conn:
             Base.metadata.drop_all(conn)
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
         upgrade(config.database_url)
@@ -64,13 +73,15 @@ def seed(
 ) -> None:
     """Add random, realistic customers, products and pending orders."""
     config = settings()
-    with friendly_errors(), open_database(config) as database:
+    with open_database(config, create=True) as database:
         upgrade(config.database_url)
-        if if_empty:
-            with database.read() as session:
-                if not seeding.store_is_empty(session):
-                    console.print("The store already has data; nothing seeded.")
-                    return
+        with database.read() as session:
+            if if_empty and not seeding.store_is_empty(session):
+                console.print("The store already has data; nothing seeded.")
+                return
+            seeding.check_plan(
+                session, customers_to_add=customers, products_to_add=products, orders=orders
+            )
         with progress_bar() as progress:
             for label, total, add in (
                 ("customers", customers, seeding.add_customers),

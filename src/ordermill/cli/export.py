@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 
-from ordermill.cli.common import err_console, fail, friendly_errors, open_database, settings
+from ordermill.cli.common import err_console, fail, open_database, settings
 from ordermill.domain.orders import OrderStatus
+from ordermill.errors import Code
 from ordermill.services import export
 
 
@@ -38,6 +40,17 @@ def _destination(output: Path | None) -> Iterator[TextIO]:
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _reader_went_away() -> NoReturn:
+    """Standard output's reader closed the pipe (``| head``): stop quietly, as Unix tools do.
+
+    The exit status is the shell's for a process ended by SIGPIPE (128 + 13); what is
+    still buffered goes to /dev/null so the interpreter's last flush can't complain.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(128 + signal.SIGPIPE)
 
 
 def orders_export(
@@ -84,15 +97,18 @@ def orders_export(
         and filters.created_to is not None
         and filters.created_from >= filters.created_to
     ):
-        raise fail("--created-from must be before --created-to", code=2)
+        raise fail(Code.VALIDATION_ERROR, "--created-from must be before --created-to")
     config = settings()
-    with friendly_errors(), open_database(config) as database, database.read() as session:
+    with open_database(config) as database, database.read() as session:
         try:
             with _destination(output) as out:
                 count = export.export_orders(
                     session, out, export_format, filters, page_size=batch_size
                 )
         except OSError as exc:
-            raise fail(f"can't write {output or 'to standard output'}: {exc}") from None
+            if isinstance(exc, BrokenPipeError) and output is None:
+                _reader_went_away()
+            where = output or "to standard output"
+            raise fail(Code.OUTPUT_NOT_WRITABLE, f"can't write {where}: {exc.strerror}") from None
     where = f" to {output}" if output is not None else ""
     err_console.print(f"Exported {count} orders{where}.", highlight=False, soft_wrap=True)

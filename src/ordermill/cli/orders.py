@@ -22,7 +22,7 @@ from ordermill.cli.export import orders_export
 from ordermill.domain.money import format_amount
 from ordermill.domain.orders import Strategy, parse_order_number
 from ordermill.domain.workflow import PaymentFlow
-from ordermill.errors import InvalidInput
+from ordermill.errors import Code, InvalidInput
 from ordermill.services import batches, workflow
 from ordermill.services import orders as order_service
 from ordermill.services.audit import Actor
@@ -122,7 +122,7 @@ def orders_process(
 ) -> None:
     """Process orders in batches and print how each ended (exit 3 if any failed)."""
     if bool(refs) == all_pending:
-        raise fail("give order ids/numbers or --all-pending (not both)", code=2)
+        raise fail(Code.VALIDATION_ERROR, "give order ids/numbers or --all-pending (not both)")
     ids, numbers = _split_refs(refs or [])
     config = settings()
     with friendly_errors(), open_database(config) as database, progress_bar() as bar:
@@ -241,7 +241,7 @@ def orders_show(
 ) -> None:
     """Show one order with its lines."""
     config = settings()
-    with friendly_errors(), open_database(config) as database, database.read() as session:
+    with open_database(config) as database, database.read() as session:
         if ref.isdigit():
             view = order_service.get_order(session, int(ref))
         else:

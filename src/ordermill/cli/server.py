@@ -7,11 +7,7 @@ from typing import Annotated
 import typer
 
 from ordermill import __version__
-from ordermill.cli.common import (
-    console,
-    friendly_errors,
-    settings,
-)
+from ordermill.cli.common import console, database_errors, settings
 from ordermill.migrate import upgrade
 
 
@@ -28,7 +24,7 @@ def serve(
     import uvicorn
 
     config = settings()
-    with friendly_errors():
+    with database_errors(config.database_url):
         upgrade(config.database_url)
     bind_host = host or config.host
     bind_port = port or config.port

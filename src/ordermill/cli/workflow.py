@@ -12,8 +12,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ordermill.cli.common import console, fail, friendly_errors, open_database, settings
+from ordermill.cli.common import console, fail, open_database, settings
 from ordermill.domain import workflow as rules
+from ordermill.errors import Code
 from ordermill.services import inventory
 
 workflow_app = typer.Typer(help="The order workflow: its states and actions.", no_args_is_help=True)
@@ -43,15 +44,13 @@ def workflow_graph(
     else:
         dot = shutil.which("dot")
         if dot is None:
-            raise fail(
-                "Graphviz's `dot` program is not installed; install it "
-                "(Debian/Ubuntu: apt install graphviz) or use --format dot"
-            )
+            raise fail(Code.GRAPHVIZ_MISSING, "Graphviz's `dot` program is not installed")
         result = subprocess.run(
             [dot, "-Tsvg"], input=source.encode(), capture_output=True, check=False, timeout=60
         )
         if result.returncode != 0:
-            raise fail(f"dot failed: {result.stderr.decode(errors='replace').strip()}")
+            stderr = result.stderr.decode(errors="replace").strip()
+            raise fail(Code.GRAPHVIZ_MISSING, f"Graphviz's `dot` failed: {stderr}")
         data = result.stdout
     if str(output) == "-":
         sys.stdout.buffer.write(data)
@@ -59,7 +58,7 @@ def workflow_graph(
     try:
         output.write_bytes(data)
     except OSError as exc:
-        raise fail(f"can't write {output}: {exc.strerror}") from None
+        raise fail(Code.OUTPUT_NOT_WRITABLE, f"can't write {output}: {exc.strerror}") from None
     console.print(f"Wrote the workflow ({fmt.value}) to {output}", highlight=False)
 
 
@@ -67,7 +66,7 @@ def workflow_graph(
 def stock_check() -> None:
     """Reconcile stock: received = on the shelf + held by live orders (exit 1 on drift)."""
     config = settings()
-    with friendly_errors(), open_database(config) as database, database.read() as session:
+    with open_database(config) as database, database.read() as session:
         report = inventory.check_stock(session)
     if report.ok:
         console.print(f"Stock reconciles for all {report.products_checked} products.")

@@ -266,7 +266,14 @@ def issue_token(
     name: str | None = None,
     now: datetime | None = None,
 ) -> IssuedToken:
-    """A new bearer token for ``user``; the plaintext is returned once and never stored."""
+    """A new bearer token for ``user``; the plaintext is returned once and never stored.
+
+    An API token needs a name (what it is for), so it can be told apart and revoked.
+    """
+    if kind == API:
+        name = (name or "").strip()
+        if not name:
+            raise InvalidInput("an API token needs a name: what it is for", field="name")
     now = now or utcnow()
     token = ("om_" if kind == API else "oms_") + secrets.token_urlsafe(32)
     expires = now + ttl if ttl is not None else None
@@ -350,14 +357,15 @@ def resolve_token(session: Session, token: str, now: datetime | None = None) -> 
     )
 
 
-def revoke_token(session: Session, token_id: int, now: datetime | None = None) -> None:
-    """Revoke a token at once (revoking twice is harmless)."""
+def revoke_token(session: Session, token_id: int, now: datetime | None = None) -> bool:
+    """Revoke a token at once; False if it was revoked already (revoking twice is harmless)."""
     get_token(session, token_id)
-    session.execute(
+    revoked = session.execute(
         update(ApiToken)
         .where(ApiToken.id == token_id, ApiToken.revoked.is_(None))
         .values(revoked=now or utcnow())
     )
+    return bool(revoked.rowcount)  # type: ignore[attr-defined]
 
 
 def get_token(session: Session, token_id: int) -> ApiToken:

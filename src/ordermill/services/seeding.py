@@ -21,6 +21,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import OrderStatus, format_order_number
+from ordermill.errors import InvalidInput
 from ordermill.models import utcnow
 from ordermill.services import ledger
 from ordermill.services.orders import allocate_order_numbers
@@ -76,6 +77,25 @@ def _rng(seed: int | None) -> tuple[random.Random, Faker]:
 
 def store_is_empty(session: Session) -> bool:
     return session.execute(select(func.count()).select_from(customers)).scalar_one() == 0
+
+
+_NEEDS = "seeding orders needs at least one customer and one active product"
+
+
+def check_plan(
+    session: Session, *, customers_to_add: int, products_to_add: int, orders: int
+) -> None:
+    """Refuse, before anything is written, orders that would have no customer or product."""
+    if orders <= 0:
+        return
+    has_customer = customers_to_add > 0 or session.scalar(select(customers.c.id).limit(1))
+    has_product = products_to_add > 0 or session.scalar(
+        select(products.c.id).where(products.c.active.is_(True)).limit(1)
+    )
+    if not has_customer:
+        raise InvalidInput(f"{_NEEDS}: the store has no customers and --customers is 0")
+    if not has_product:
+        raise InvalidInput(f"{_NEEDS}: the store has no active products and --products is 0")
 
 
 def _is_postgres(session: Session) -> bool:
@@ -222,7 +242,7 @@ def add_orders(
         )
     ]
     if not customer_ids or not catalog:
-        raise ValueError("seeding orders needs at least one customer and one active product")
+        raise InvalidInput(_NEEDS)
     now = now or utcnow()
     span = days * 86_400
     uniform = rng.uniform
