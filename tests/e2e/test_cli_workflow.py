@@ -20,8 +20,7 @@ from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.domain.workflow import PaymentFlow, to_dot
 from ordermill.models import utcnow
-from ordermill.services import catalog, workflow
-from ordermill.services import orders as order_service
+from ordermill.services import catalog, order_views, workflow
 from ordermill.services.inventory import check_stock
 from ordermill.services.tables import orders
 from tests import factories
@@ -49,7 +48,7 @@ def awaiting_payment(database: Database, *, age: timedelta, quantity: int = 2) -
 
 def status_of(database: Database, order_id: int) -> str:
     with database.read() as session:
-        return order_service.get_order(session, order_id).status
+        return order_views.get_order(session, order_id).status
 
 
 # ---------------------------------------------------------------- workflow graph
@@ -160,7 +159,7 @@ def test_expire_cancels_orders_unpaid_for_longer_and_releases_their_stock(
     assert factories.stock_of(database, old_product) == 10
     assert factories.stock_of(database, recent_product) == 8
     with database.read() as session:
-        assert "expired" in (order_service.get_order(session, old).cancel_reason or "")
+        assert "expired" in (order_views.get_order(session, old).cancel_reason or "")
 
 
 def test_expire_dry_run_lists_the_orders_and_changes_nothing(
@@ -208,7 +207,7 @@ def test_expire_refuses_a_duration_it_cannot_read(cli: CliRunner, bad: str) -> N
 
 def order_service_number(database: Database, order_id: int) -> str:
     with database.read() as session:
-        return order_service.get_order(session, order_id).number
+        return order_views.get_order(session, order_id).number
 
 
 # ---------------------------------------------------------------- stock check
@@ -228,7 +227,7 @@ def test_stock_check_passes_when_every_unit_is_accounted_for(
         workflow.fulfill(session, shipped)
         workflow.cancel(session, cancelled, reason="test")
         workflow.fulfill(session, returned)
-        view = order_service.get_order(session, returned)
+        view = order_views.get_order(session, returned)
         workflow.return_order(
             session, returned, lines=[workflow.ReturnLine(view.lines[0].id, 2, restock=True)]
         )

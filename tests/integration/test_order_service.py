@@ -13,15 +13,17 @@ from ordermill.domain.orders import ProcessingFailed, Strategy
 from ordermill.domain.workflow import TransitionRefused
 from ordermill.errors import Conflict, InvalidInput, NotFound, OrdermillError
 from ordermill.services import catalog
-from ordermill.services.orders import (
-    ItemRequest,
+from ordermill.services.order_views import (
     OrderFilters,
     OrderView,
-    count_orders,
-    delete_order,
     get_order,
     get_order_by_number,
     list_orders,
+)
+from ordermill.services.orders import (
+    ItemRequest,
+    count_orders,
+    delete_order,
     place_order,
 )
 from ordermill.services.tables import order_counters, order_lines

@@ -22,7 +22,7 @@ from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import Conflict, OrdermillError
 from ordermill.services import carts, workflow
 from ordermill.services.audit import Actor
-from ordermill.services.orders import OrderView, get_order
+from ordermill.services.order_views import OrderView, get_order
 from ordermill.services.tables import cart_items, ledger_entries, order_events, payments
 from ordermill.services.tables import carts as carts_table
 from tests.factories import balance_of, customer, order, product, stock_of

@@ -21,7 +21,7 @@ from ordermill.errors import Conflict, InvalidInput, NotFound
 from ordermill.services import carts, catalog, ledger, timeline, workflow
 from ordermill.services.audit import Actor
 from ordermill.services.catalog import ProductChanges
-from ordermill.services.orders import OrderView, get_order
+from ordermill.services.order_views import OrderView, get_order
 from ordermill.services.tables import (
     audit_log,
     ledger_entries,

@@ -26,8 +26,8 @@ from ordermill.domain.money import format_amount
 from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import InvalidInput, OrdermillError
+from ordermill.services import order_views, workflow
 from ordermill.services import orders as order_service
-from ordermill.services import workflow
 from ordermill.services.audit import Actor
 
 orders_app = typer.Typer(help="Show, process, expire and export orders.", no_args_is_help=True)
@@ -46,7 +46,7 @@ def _resolve_order_ids(database: Database, refs: list[str]) -> list[int]:
             if ref.isdigit():
                 ids.append(int(ref))
             elif "-" in ref:
-                ids.append(order_service.get_order_by_number(session, ref).id)
+                ids.append(order_views.get_order_by_number(session, ref).id)
             else:
                 raise InvalidInput(f"'{ref}' is neither an order id nor an order number")
     return ids
@@ -164,9 +164,9 @@ def orders_show(
     config = settings()
     with friendly_errors(), open_database(config) as database, database.read() as session:
         if ref.isdigit():
-            view = order_service.get_order(session, int(ref))
+            view = order_views.get_order(session, int(ref))
         else:
-            view = order_service.get_order_by_number(session, ref)
+            view = order_views.get_order_by_number(session, ref)
     if as_json:
         from ordermill.web.present import order_public
 

@@ -19,8 +19,7 @@ from ordermill.cli.common import console, fail, friendly_errors, open_database, 
 from ordermill.domain import workflow as rules
 from ordermill.errors import InvalidInput
 from ordermill.models import utcnow
-from ordermill.services import inventory, workflow
-from ordermill.services import orders as order_service
+from ordermill.services import inventory, order_views, workflow
 from ordermill.services.audit import Actor
 
 workflow_app = typer.Typer(help="The order workflow: its states and actions.", no_args_is_help=True)
@@ -173,7 +172,7 @@ def orders_actions(
     """What can be done with an order now, and why not (the back office's answer)."""
     config = settings()
     with friendly_errors(), open_database(config) as database, database.read() as session:
-        order_id = int(ref) if ref.isdigit() else order_service.get_order_by_number(session, ref).id
+        order_id = int(ref) if ref.isdigit() else order_views.get_order_by_number(session, ref).id
         view, verdicts = workflow.actions(session, order_id, flow=config.payment_flow)
     table = Table(title=f"Order {view.number} · {view.status}")
     table.add_column("action")

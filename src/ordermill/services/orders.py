@@ -1,8 +1,9 @@
-"""Orders: placing, reading, listing, deleting and processing them.
+"""Orders: placing them, numbering them, deleting them, counting them.
 
-Placing and processing are hot paths, written as a handful of Core statements
-with a fixed lock order (order, customer, then products by id) so concurrent
-work neither deadlocks nor oversells.
+Placing is a hot path: a few Core statements on SQLite, one statement on
+PostgreSQL, and the number last (its counter row stays locked until commit).
+Reading orders is ``order_views``; changing their status is ``workflow`` and
+``processing``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import (
@@ -22,7 +23,6 @@ from ordermill.domain.orders import (
     find_shortages,
     format_order_number,
     insufficient_stock,
-    parse_order_number,
 )
 from ordermill.errors import (
     Code,
@@ -35,7 +35,7 @@ from ordermill.errors import (
 from ordermill.models import utcnow
 from ordermill.services import audit, timeline
 from ordermill.services.audit import SYSTEM, Actor
-from ordermill.services.pagination import Page, decode_time_id_cursor, encode_cursor
+from ordermill.services.order_views import LineView, OrderView
 from ordermill.services.tables import (
     customers,
     order_counters,
@@ -49,79 +49,10 @@ MAX_LINES = 500
 MAX_QUANTITY = 1_000_000
 
 
-@dataclass(slots=True)
-class LineView:
-    id: int
-    product_id: int | None
-    name: str
-    sku: str
-    unit_price: int
-    quantity_ordered: int
-    quantity: int
-    line_total: int
-    quantity_returned: int = 0
-    quantity_restocked: int = 0
-    extra: dict[str, Any] | None = None
-
-
-@dataclass(slots=True)
-class OrderView:
-    id: int
-    number: str
-    customer_id: int
-    status: str
-    strategy: str | None
-    created: datetime
-    processed: datetime | None
-    currency: str
-    shipping_address: str | None
-    note: str | None
-    extra: dict[str, Any]
-    total: int
-    payment_flow: str | None = None
-    paid: int = 0
-    refunded: int = 0
-    fulfilled: datetime | None = None
-    delivered: datetime | None = None
-    cancelled: datetime | None = None
-    carrier: str | None = None
-    tracking_number: str | None = None
-    cancel_reason: str | None = None
-    lines: list[LineView] = field(default_factory=list)
-
-    @property
-    def ref(self) -> str:
-        """How messages name the order: its number, or its id while it is being created
-        (the number is given last, see ``assign_number``)."""
-        return str(self.id) if self.number.startswith("~") else self.number
-
-    @property
-    def expects_payment(self) -> bool:
-        """Whether money is owed for the order: it was processed and not cancelled."""
-        return self.status not in (OrderStatus.PENDING, OrderStatus.CANCELLED)
-
-    @property
-    def balance_due(self) -> int:
-        return max(self.total - self.paid, 0) if self.expects_payment else 0
-
-    @property
-    def is_fully_paid(self) -> bool:
-        return self.expects_payment and self.paid >= self.total
-
-
 @dataclass(frozen=True, slots=True)
 class ItemRequest:
     product_id: int
     quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class OrderFilters:
-    status: str | None = None
-    customer_id: int | None = None
-    processed: bool | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
 
 
 # ---------------------------------------------------------------- numbers
@@ -165,8 +96,9 @@ def merge_items(items: Iterable[ItemRequest]) -> dict[int, int]:
     return merged
 
 
-def _catalog_rows(session: Session, customer_id: int, product_ids: Sequence[int]) -> dict[int, Any]:
-    """Customer check and product snapshot in one round trip."""
+def read_catalog(session: Session, customer_id: int, product_ids: Sequence[int]) -> dict[int, Any]:
+    """The products' snapshot (name, SKU, price, stock, whether sold) by id, checking
+    that the customer exists, in one round trip."""
     stmt = (
         select(
             customers.c.id.label("customer_id"),
@@ -186,7 +118,8 @@ def _catalog_rows(session: Session, customer_id: int, product_ids: Sequence[int]
     return {row.id: row for row in rows if row.id is not None}
 
 
-def _check_catalog(wanted: Mapping[int, int], catalog: Mapping[int, Any]) -> None:
+def check_catalog(wanted: Mapping[int, int], catalog: Mapping[int, Any]) -> None:
+    """Refuse products that don't exist (404) or are no longer sold (409)."""
     missing = sorted(pid for pid in wanted if pid not in catalog)
     if missing:
         raise NotFound(
@@ -203,7 +136,7 @@ def _check_catalog(wanted: Mapping[int, int], catalog: Mapping[int, Any]) -> Non
         )
 
 
-def _insert_order(
+def insert_order(
     session: Session,
     *,
     customer_id: int,
@@ -217,6 +150,8 @@ def _insert_order(
     actor: Actor,
     line_extra: Mapping[int, dict[str, Any]] | None = None,
 ) -> OrderView:
+    """Write a pending order for ``wanted`` at the prices in ``catalog`` (read and checked
+    by the caller), without its number: the caller gives it with ``assign_number``."""
     if session.get_bind().dialect.name == "postgresql":
         placed = _place_pg(
             session,
@@ -509,15 +444,15 @@ def place_order(
         if placed is not None:
             return assign_number(session, placed) if numbered else placed
         # Nothing was written: say exactly what is missing or no longer sold.
-        _check_catalog(wanted, _catalog_rows(session, customer_id, list(wanted)))
+        check_catalog(wanted, read_catalog(session, customer_id, list(wanted)))
         raise _catalog_changed()
-    catalog = _catalog_rows(session, customer_id, list(wanted))
-    _check_catalog(wanted, catalog)
+    catalog = read_catalog(session, customer_id, list(wanted))
+    check_catalog(wanted, catalog)
     if require_stock:
         shortages = find_shortages(wanted, {pid: row.stock for pid, row in catalog.items()})
         if shortages:
             raise insufficient_stock(shortages)
-    view = _insert_order(
+    view = insert_order(
         session,
         customer_id=customer_id,
         wanted=wanted,
@@ -530,164 +465,6 @@ def place_order(
         actor=actor,
     )
     return assign_number(session, view) if numbered else view
-
-
-# ---------------------------------------------------------------- reading
-
-
-def _order_columns() -> list[Any]:
-    return [
-        orders.c.id,
-        orders.c.number,
-        orders.c.customer_id,
-        orders.c.status,
-        orders.c.strategy,
-        orders.c.created,
-        orders.c.processed,
-        orders.c.currency,
-        orders.c.shipping_address,
-        orders.c.note,
-        orders.c.extra,
-        orders.c.total,
-        orders.c.payment_flow,
-        orders.c.paid,
-        orders.c.refunded,
-        orders.c.fulfilled,
-        orders.c.delivered,
-        orders.c.cancelled,
-        orders.c.carrier,
-        orders.c.tracking_number,
-        orders.c.cancel_reason,
-    ]
-
-
-def _line_columns() -> list[Any]:
-    return [
-        order_lines.c.id,
-        order_lines.c.order_id,
-        order_lines.c.product_id,
-        order_lines.c.product_name,
-        order_lines.c.sku,
-        order_lines.c.unit_price,
-        order_lines.c.quantity_ordered,
-        order_lines.c.quantity,
-        order_lines.c.line_total,
-        order_lines.c.quantity_returned,
-        order_lines.c.quantity_restocked,
-        order_lines.c.extra,
-    ]
-
-
-def _order_view(row: Any) -> OrderView:
-    return OrderView(
-        id=row.id,
-        number=row.number,
-        customer_id=row.customer_id,
-        status=row.status,
-        strategy=row.strategy,
-        created=row.created,
-        processed=row.processed,
-        currency=row.currency,
-        shipping_address=row.shipping_address,
-        note=row.note,
-        extra=row.extra or {},
-        total=row.total,
-        payment_flow=row.payment_flow,
-        paid=row.paid,
-        refunded=row.refunded,
-        fulfilled=row.fulfilled,
-        delivered=row.delivered,
-        cancelled=row.cancelled,
-        carrier=row.carrier,
-        tracking_number=row.tracking_number,
-        cancel_reason=row.cancel_reason,
-    )
-
-
-def _line_view(row: Any) -> LineView:
-    return LineView(
-        id=row.id,
-        product_id=row.product_id,
-        name=row.product_name,
-        sku=row.sku,
-        unit_price=row.unit_price,
-        quantity_ordered=row.quantity_ordered,
-        quantity=row.quantity,
-        line_total=row.line_total,
-        quantity_returned=row.quantity_returned,
-        quantity_restocked=row.quantity_restocked,
-        extra=row.extra,
-    )
-
-
-def _attach_lines(session: Session, views: list[OrderView]) -> list[OrderView]:
-    """Load every line of ``views`` in one statement (no query per order)."""
-    if not views:
-        return views
-    by_id = {view.id: view for view in views}
-    rows = session.execute(
-        select(*_line_columns())
-        .where(order_lines.c.order_id.in_(list(by_id)))
-        .order_by(order_lines.c.order_id, order_lines.c.id)
-    )
-    for row in rows:
-        by_id[row.order_id].lines.append(_line_view(row))
-    return views
-
-
-def get_order(session: Session, order_id: int) -> OrderView:
-    """One order with its lines."""
-    row = session.execute(select(*_order_columns()).where(orders.c.id == order_id)).one_or_none()
-    if row is None:
-        raise order_not_found(order_id)
-    return _attach_lines(session, [_order_view(row)])[0]
-
-
-def get_order_by_number(session: Session, number: str) -> OrderView:
-    """One order by its number (``2026-00001``)."""
-    year, sequence = parse_order_number(number)
-    canonical = format_order_number(year, sequence)
-    row = session.execute(
-        select(*_order_columns()).where(orders.c.number == canonical)
-    ).one_or_none()
-    if row is None:
-        raise order_not_found(canonical)
-    return _attach_lines(session, [_order_view(row)])[0]
-
-
-def list_orders(
-    session: Session, filters: OrderFilters, *, limit: int, cursor: str | None = None
-) -> Page[OrderView]:
-    """Orders newest first, with their lines, in two statements whatever the page size."""
-    stmt = select(*_order_columns())
-    if filters.status is not None:
-        stmt = stmt.where(orders.c.status == filters.status)
-    if filters.customer_id is not None:
-        stmt = stmt.where(orders.c.customer_id == filters.customer_id)
-    if filters.processed is True:
-        stmt = stmt.where(orders.c.processed.is_not(None))
-    elif filters.processed is False:
-        stmt = stmt.where(orders.c.processed.is_(None))
-    if filters.created_from is not None:
-        stmt = stmt.where(orders.c.created >= filters.created_from)
-    if filters.created_to is not None:
-        stmt = stmt.where(orders.c.created < filters.created_to)
-    if cursor is not None:
-        created, last_id = decode_time_id_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                orders.c.created < created,
-                and_(orders.c.created == created, orders.c.id < last_id),
-            )
-        )
-    stmt = stmt.order_by(orders.c.created.desc(), orders.c.id.desc()).limit(limit + 1)
-    views = [_order_view(row) for row in session.execute(stmt)]
-    next_cursor = None
-    if len(views) > limit:
-        views = views[:limit]
-        last = views[-1]
-        next_cursor = encode_cursor(last.created.isoformat(), last.id)
-    return Page(_attach_lines(session, views), next_cursor)
 
 
 def ensure_customer_exists(session: Session, customer_id: int) -> None:

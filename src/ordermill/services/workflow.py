@@ -44,12 +44,11 @@ from ordermill.models import utcnow
 from ordermill.services import audit, ledger, timeline
 from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.ledger import EntryKind
-from ordermill.services.orders import (
+from ordermill.services.order_views import (
     LineView,
     OrderView,
-    _line_columns,
-    _order_columns,
-    _order_view,
+    load_order_with_balance,
+    load_orders,
 )
 from ordermill.services.tables import (
     customers,
@@ -99,43 +98,10 @@ def _claim(
     not as they were when it started (PostgreSQL re-reads only the rows it locks).
     ``customer_id`` restricts the lookup to that customer's orders (another's is not found).
     """
-    line_columns = [column.label(f"l_{column.name}") for column in _line_columns()]
-    stmt = (
-        select(*_order_columns(), customers.c.balance, *line_columns)
-        .select_from(
-            orders.join(customers, customers.c.id == orders.c.customer_id).join(
-                order_lines, order_lines.c.order_id == orders.c.id
-            )
-        )
-        .where(orders.c.id == order_id)
-        .order_by(order_lines.c.id)
-    )
-    if lock:
-        locked = [orders, customers] if lock_customer else [orders]
-        stmt = stmt.with_for_update(of=[*locked, order_lines], key_share=True)
-    rows = session.execute(stmt).all()
-    if not rows or (customer_id is not None and rows[0].customer_id != customer_id):
+    loaded = load_order_with_balance(session, order_id, lock=lock, lock_customer=lock_customer)
+    if loaded is None or (customer_id is not None and loaded[0].customer_id != customer_id):
         raise order_not_found(order_id)
-    view = _order_view(rows[0])
-    view.lines = [_line_from(row) for row in rows]
-    return _Claimed(view, int(rows[0].balance))
-
-
-def _line_from(row: Any) -> LineView:
-    """An order line from a row whose line columns are prefixed ``l_``."""
-    return LineView(
-        id=row.l_id,
-        product_id=row.l_product_id,
-        name=row.l_product_name,
-        sku=row.l_sku,
-        unit_price=row.l_unit_price,
-        quantity_ordered=row.l_quantity_ordered,
-        quantity=row.l_quantity,
-        line_total=row.l_line_total,
-        quantity_returned=row.l_quantity_returned,
-        quantity_restocked=row.l_quantity_restocked,
-        extra=row.l_extra,
-    )
+    return _Claimed(*loaded)
 
 
 def _transition(
@@ -644,20 +610,7 @@ def _claim_many(session: Session, ids: list[int]) -> dict[int, _Claimed]:
             return {ids[0]: _claim(session, ids[0])}
         except OrdermillError:
             return {}
-    line_columns = [column.label(f"l_{column.name}") for column in _line_columns()]
-    rows = session.execute(
-        select(*_order_columns(), *line_columns)
-        .select_from(orders.join(order_lines, order_lines.c.order_id == orders.c.id))
-        .where(orders.c.id.in_(ids))
-        .order_by(orders.c.id, order_lines.c.id)
-        .with_for_update(of=[orders, order_lines], key_share=True)
-    ).all()
-    views: dict[int, OrderView] = {}
-    for row in rows:
-        view = views.get(row.id)
-        if view is None:
-            view = views[row.id] = _order_view(row)
-        view.lines.append(_line_from(row))
+    views = load_orders(session, ids, lock=True)
     customer_ids = sorted({view.customer_id for view in views.values()})
     balances = _lock_by_id(session, customers.c.balance, customer_ids)
     return {

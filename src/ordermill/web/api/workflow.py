@@ -19,7 +19,7 @@ from ordermill.domain.access import Permission
 from ordermill.services import carts, timeline
 from ordermill.services import workflow as flow_service
 from ordermill.services.accounts import Principal
-from ordermill.services.orders import OrderView
+from ordermill.services.order_views import OrderView
 from ordermill.services.timeline import Visibility
 from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
