@@ -36,7 +36,7 @@ from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.access import Permission, Role, allows
 from ordermill.domain.workflow import PaymentFlow
-from ordermill.services import accounts, carts, catalog, order_views, workflow
+from ordermill.services import accounts, carts, catalog, order_views, processing, workflow
 from ordermill.web.app import create_app
 from tests import factories
 from tests.api.helpers import PROBLEM_JSON
@@ -347,9 +347,9 @@ class Scene:
         order_id = self.order_of_b()
         with self.database.write() as session:
             if status == "awaiting_payment":
-                workflow.process_order(session, order_id, flow=PaymentFlow.ADVANCE)
+                processing.process_order(session, order_id, flow=PaymentFlow.ADVANCE)
             elif status in ("processed", "fulfilled"):
-                workflow.process_order(session, order_id, flow=PaymentFlow.BALANCE)
+                processing.process_order(session, order_id, flow=PaymentFlow.BALANCE)
                 if status == "fulfilled":
                     workflow.fulfill(session, order_id)
             else:

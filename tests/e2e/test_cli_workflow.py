@@ -20,7 +20,7 @@ from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.domain.workflow import PaymentFlow, to_dot
 from ordermill.models import utcnow
-from ordermill.services import catalog, order_views, workflow
+from ordermill.services import catalog, order_views, processing, workflow
 from ordermill.services.inventory import check_stock
 from ordermill.services.tables import orders
 from tests import factories
@@ -42,7 +42,7 @@ def awaiting_payment(database: Database, *, age: timedelta, quantity: int = 2) -
     product = factories.product(database, stock=10)
     order_id = factories.order(database, customer, (product, quantity))
     with database.write() as session:
-        workflow.process_order(session, order_id, flow=PaymentFlow.ADVANCE, now=utcnow() - age)
+        processing.process_order(session, order_id, flow=PaymentFlow.ADVANCE, now=utcnow() - age)
     return order_id, product
 
 
@@ -186,7 +186,7 @@ def test_expire_leaves_paid_processed_and_pending_orders_alone(
     processed = factories.order(database, customer, (product, 1))
     long_ago = utcnow() - timedelta(days=30)
     with database.write() as session:
-        workflow.process_order(session, processed, now=long_ago)
+        processing.process_order(session, processed, now=long_ago)
         session.execute(update(orders).where(orders.c.id == pending).values(created=long_ago))
 
     result = cli.invoke(app, ["orders", "expire", "--older-than", "1h"])
@@ -223,7 +223,7 @@ def test_stock_check_passes_when_every_unit_is_accounted_for(
     returned = factories.order(database, customer, (product, 4))
     with database.write() as session:
         for order_id in (shipped, cancelled, returned):
-            workflow.process_order(session, order_id)
+            processing.process_order(session, order_id)
         workflow.fulfill(session, shipped)
         workflow.cancel(session, cancelled, reason="test")
         workflow.fulfill(session, returned)
@@ -246,7 +246,7 @@ def test_stock_check_reports_stock_changed_behind_its_back_and_exits_1(
     product = factories.product(database, stock=10, sku="DRIFT-1")
     order_id = factories.order(database, customer, (product, 3))
     with database.write() as session:
-        workflow.process_order(session, order_id)
+        processing.process_order(session, order_id)
         session.execute(
             text("UPDATE products SET stock = stock - 2 WHERE id = :id"), {"id": product}
         )

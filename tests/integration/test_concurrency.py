@@ -33,7 +33,7 @@ from ordermill.db import Database
 from ordermill.domain.orders import Strategy, parse_order_number
 from ordermill.errors import Conflict, OrdermillError
 from ordermill.services import carts as cart_service
-from ordermill.services import idempotency, order_views, workflow
+from ordermill.services import idempotency, order_views, processing
 from ordermill.services import orders as order_service
 from ordermill.services.tables import cart_items, customers, order_lines, orders, products
 from ordermill.web.app import create_app
@@ -72,7 +72,7 @@ def process_outcome(database: Database, order_id: int, strategy: Strategy) -> st
     """Process one order in its own transaction: "processed" or the failure code."""
     try:
         with database.write() as session:
-            workflow.process_order(session, order_id, strategy)
+            processing.process_order(session, order_id, strategy)
     except OrdermillError as exc:
         return exc.code
     return "processed"

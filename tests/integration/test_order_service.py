@@ -26,8 +26,8 @@ from ordermill.services.orders import (
     delete_order,
     place_order,
 )
+from ordermill.services.processing import process_order
 from ordermill.services.tables import order_counters, order_lines
-from ordermill.services.workflow import process_order
 from tests.factories import balance_of, customer, product, stock_of
 
 JAN_2026 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)

@@ -26,7 +26,7 @@ from ordermill.domain.money import format_amount
 from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import InvalidInput, OrdermillError
-from ordermill.services import order_views, workflow
+from ordermill.services import order_views, processing
 from ordermill.services import orders as order_service
 from ordermill.services.audit import Actor
 
@@ -107,7 +107,7 @@ def orders_process(
         chosen_flow = flow or config.payment_flow
 
         def work(session: Any, order_id: int) -> None:
-            workflow.process_order(session, order_id, strategy, flow=chosen_flow, actor=actor)
+            processing.process_order(session, order_id, strategy, flow=chosen_flow, actor=actor)
 
         def batches() -> Iterator[list[int]]:
             if not all_pending:
@@ -131,7 +131,7 @@ def orders_process(
                     # Set-based: the whole batch in one transaction, a few statements per
                     # table; refused orders write nothing and are counted by reason.
                     with database.write() as session:
-                        outcome = workflow.process_orders(
+                        outcome = processing.process_orders(
                             session, batch, strategy, flow=chosen_flow, actor=actor
                         )
                     for result in outcome.values():

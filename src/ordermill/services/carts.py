@@ -23,8 +23,8 @@ from ordermill.services.orders import (
     insert_order,
     read_catalog,
 )
+from ordermill.services.processing import process_order
 from ordermill.services.tables import cart_items, carts, order_lines, orders, products, upsert
-from ordermill.services.workflow import process_order
 
 
 @dataclass(slots=True)

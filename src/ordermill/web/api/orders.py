@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ordermill.domain.access import Permission
 from ordermill.domain.orders import OrderStatus
 from ordermill.errors import InvalidInput
-from ordermill.services import order_views, workflow
+from ordermill.services import order_views, processing
 from ordermill.services import orders as order_service
 from ordermill.services.accounts import Principal
 from ordermill.web.api import problems
@@ -108,7 +108,7 @@ def create_order(
             numbered=False,
         )
         if body.process:
-            order = workflow.process_order(
+            order = processing.process_order(
                 session,
                 order.id,
                 body.strategy,
@@ -166,7 +166,7 @@ def process_order(
             return json_response(order_public(order_views.get_order(session, order_id)))
 
     def work(session: Session) -> Response:
-        view = workflow.process_order(
+        view = processing.process_order(
             session,
             order_id,
             body.strategy,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ordermill.db import Database
 from ordermill.domain import workflow as rules
 from ordermill.domain.access import Permission
-from ordermill.services import carts, timeline
+from ordermill.services import carts, processing, timeline
 from ordermill.services import workflow as flow_service
 from ordermill.services.accounts import Principal
 from ordermill.services.order_views import OrderView
@@ -105,7 +105,7 @@ def process(
         idempotency_key,
         options.model_dump(mode="json"),
         writer,
-        lambda session: flow_service.process_order(
+        lambda session: processing.process_order(
             session, order_id, options.strategy, flow=flow, actor=actor_of(writer)
         ),
     )
