@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from ordermill.config import Settings
 from ordermill.db import Database
-from ordermill.services import accounts, workflow
+from ordermill.services import accounts, processing
 from ordermill.web.app import create_app
 from tests import factories
 from tests.api.helpers import assert_problem, assert_utc_timestamp, get_json, next_link
@@ -355,7 +355,7 @@ def register_a_taken_email(store: Store, me: Caller) -> httpx.Response:
 def delete_a_processed_order(store: Store, me: Caller) -> httpx.Response:
     order_id = _pending_order(store)
     with store.database.write() as session:
-        workflow.process_order(session, order_id)
+        processing.process_order(session, order_id)
     return me.request("DELETE", f"/api/orders/{order_id}")
 
 

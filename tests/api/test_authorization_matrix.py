@@ -36,8 +36,7 @@ from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.access import Permission, Role, allows
 from ordermill.domain.workflow import PaymentFlow
-from ordermill.services import accounts, carts, catalog, workflow
-from ordermill.services import orders as order_service
+from ordermill.services import accounts, carts, catalog, order_views, processing, workflow
 from ordermill.web.app import create_app
 from tests import factories
 from tests.api.helpers import PROBLEM_JSON
@@ -348,9 +347,9 @@ class Scene:
         order_id = self.order_of_b()
         with self.database.write() as session:
             if status == "awaiting_payment":
-                workflow.process_order(session, order_id, flow=PaymentFlow.ADVANCE)
+                processing.process_order(session, order_id, flow=PaymentFlow.ADVANCE)
             elif status in ("processed", "fulfilled"):
-                workflow.process_order(session, order_id, flow=PaymentFlow.BALANCE)
+                processing.process_order(session, order_id, flow=PaymentFlow.BALANCE)
                 if status == "fulfilled":
                     workflow.fulfill(session, order_id)
             else:
@@ -363,7 +362,7 @@ class Scene:
 
     def number_of(self, order_id: int) -> str:
         with self.database.read() as session:
-            return order_service.get_order(session, order_id).number
+            return order_views.get_order(session, order_id).number
 
     def staff_user(self) -> int:
         return factories.user(self.database, role="staff")
@@ -633,8 +632,8 @@ def everything_of_b(database: Database, customer_id: int) -> tuple[Any, ...]:
     with database.read() as session:
         profile = catalog.get_customer(session, customer_id)
         cart = carts.get_cart(session, customer_id)
-        orders = order_service.list_orders(
-            session, order_service.OrderFilters(customer_id=customer_id), limit=500, cursor=None
+        orders = order_views.list_orders(
+            session, order_views.OrderFilters(customer_id=customer_id), limit=500, cursor=None
         )
         return (
             (profile.name, profile.email, profile.balance),

@@ -25,7 +25,7 @@ from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.models import Base
-from ordermill.services import carts, workflow
+from ordermill.services import carts, processing, workflow
 from ordermill.web.app import create_app
 from tests import factories
 from tests.api.helpers import assert_problem, error_fields
@@ -152,7 +152,7 @@ def _advance_order(status: str) -> Callable[[World], None]:
     def setup(world: World) -> None:
         with world.database.write() as session:
             flow = PaymentFlow.ADVANCE if status == "awaiting_payment" else PaymentFlow.BALANCE
-            workflow.process_order(session, world.order_id, flow=flow)
+            processing.process_order(session, world.order_id, flow=flow)
             if status == "fulfilled":
                 workflow.fulfill(session, world.order_id)
 

@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.orders import Strategy
-from ordermill.services import carts, workflow
+from ordermill.services import carts, processing
 from ordermill.web.app import create_app
 from tests import factories
 
@@ -134,7 +134,7 @@ def _seed(database: Database) -> dict[str, str]:
         for owner in (customer_id, *others)
     ]
     with database.write() as session:
-        workflow.process_order(session, orders[1], Strategy.ADJUST)
+        processing.process_order(session, orders[1], Strategy.ADJUST)
         carts.set_cart_item(session, customer_id, products[2], 1)
     return {
         "admin": factories.token_for(database, admin),

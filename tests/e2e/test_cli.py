@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from ordermill.cli import app
 from ordermill.config import get_settings
 from ordermill.db import Database
+from ordermill.services import order_views
 from ordermill.services import orders as order_service
 from tests import factories
 
@@ -29,7 +30,7 @@ def cli(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunn
 
 def order_status(database: Database, order_id: int) -> str:
     with database.read() as session:
-        return order_service.get_order(session, order_id).status
+        return order_views.get_order(session, order_id).status
 
 
 def test_seed_adds_customers_products_and_pending_orders(
@@ -43,7 +44,7 @@ def test_seed_adds_customers_products_and_pending_orders(
     assert "Seeded 5 customers, 8 products and 30 orders." in result.output
     with database.read() as session:
         assert order_service.count_orders(session, "pending") == 30
-        page = order_service.list_orders(session, order_service.OrderFilters(), limit=100)
+        page = order_views.list_orders(session, order_views.OrderFilters(), limit=100)
     numbers = sorted(view.number for view in page.items)
     year = page.items[0].created.year
     assert numbers[0] == f"{year}-00001"
@@ -90,7 +91,7 @@ def test_process_named_orders_by_id_and_number_with_a_strategy(
     first = factories.order(database, customer, (scarce, 3))
     second = factories.order(database, customer, (scarce, 1))
     with database.read() as session:
-        second_number = order_service.get_order(session, second).number
+        second_number = order_views.get_order(session, second).number
 
     result = cli.invoke(
         app, ["orders", "process", str(first), second_number, "--strategy", "ignore"]
@@ -98,8 +99,8 @@ def test_process_named_orders_by_id_and_number_with_a_strategy(
 
     assert result.exit_code == 0, result.output
     with database.read() as session:
-        ignored = order_service.get_order(session, first)
-        sold = order_service.get_order(session, second)
+        ignored = order_views.get_order(session, first)
+        sold = order_views.get_order(session, second)
     assert ignored.lines[0].quantity == 0
     assert sold.lines[0].quantity == 1
     assert factories.stock_of(database, scarce) == 0
@@ -124,7 +125,7 @@ def test_process_summary_counts_each_outcome_and_lists_the_failed_orders(
         factories.order(database, rich, (cake, 1))
     unpaid = factories.order(database, broke, (cake, 1))
     with database.read() as session:
-        unpaid_number = order_service.get_order(session, unpaid).number
+        unpaid_number = order_views.get_order(session, unpaid).number
 
     result = cli.invoke(app, ["orders", "process", "--all-pending"])
 
@@ -211,7 +212,7 @@ def test_show_prints_an_order_by_number_and_as_json(cli: CliRunner, database: Da
     product = factories.product(database, price=12_50, name="Lemon cake")
     order_id = factories.order(database, customer, (product, 2))
     with database.read() as session:
-        number = order_service.get_order(session, order_id).number
+        number = order_views.get_order(session, order_id).number
 
     table = cli.invoke(app, ["orders", "show", number])
     as_json = cli.invoke(app, ["orders", "show", str(order_id), "--json"])

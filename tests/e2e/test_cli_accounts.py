@@ -17,8 +17,7 @@ from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.errors import Unauthenticated
 from ordermill.models import AuditLog, User
-from ordermill.services import accounts
-from ordermill.services import orders as order_service
+from ordermill.services import accounts, order_views
 from tests import factories
 from tests.factories import PASSWORD
 
@@ -378,7 +377,7 @@ def test_bulk_processing_records_the_changes_as_the_cli_and_the_os_user(
             .where(AuditLog.action == "order.processed")
             .order_by(AuditLog.entity_id)
         ).all()
-        unpaid_status = order_service.get_order(session, unpaid).status
+        unpaid_status = order_views.get_order(session, unpaid).status
     assert [tuple(row) for row in processed] == [
         (order_id, "cli:warehouse", None, None) for order_id in paid
     ]
@@ -393,7 +392,7 @@ def test_processing_orders_by_number_records_the_cli_user_too(
         database, factories.customer(database), (factories.product(database, stock=5), 1)
     )
     with database.read() as session:
-        number = order_service.get_order(session, order_id).number
+        number = order_views.get_order(session, order_id).number
 
     result = cli.invoke(app, ["orders", "process", number])
 

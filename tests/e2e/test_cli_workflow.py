@@ -22,10 +22,9 @@ from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.domain.workflow import PaymentFlow, to_dot
 from ordermill.models import utcnow
-from ordermill.services import batches, catalog, workflow
-from ordermill.services import orders as order_service
+from ordermill.services import batches, catalog, order_views, processing, workflow
 from ordermill.services.inventory import check_stock
-from ordermill.services.orders import OrderView
+from ordermill.services.order_views import OrderView
 from ordermill.services.tables import orders
 from tests import factories
 
@@ -46,13 +45,13 @@ def awaiting_payment(database: Database, *, age: timedelta, quantity: int = 2) -
     product = factories.product(database, stock=10)
     order_id = factories.order(database, customer, (product, quantity))
     with database.write() as session:
-        workflow.process_order(session, order_id, flow=PaymentFlow.ADVANCE, now=utcnow() - age)
+        processing.process_order(session, order_id, flow=PaymentFlow.ADVANCE, now=utcnow() - age)
     return order_id, product
 
 
 def status_of(database: Database, order_id: int) -> str:
     with database.read() as session:
-        return order_service.get_order(session, order_id).status
+        return order_views.get_order(session, order_id).status
 
 
 # ---------------------------------------------------------------- workflow graph
@@ -163,7 +162,7 @@ def test_expire_cancels_orders_unpaid_for_longer_and_releases_their_stock(
     assert factories.stock_of(database, old_product) == 10
     assert factories.stock_of(database, recent_product) == 8
     with database.read() as session:
-        assert "expired" in (order_service.get_order(session, old).cancel_reason or "")
+        assert "expired" in (order_views.get_order(session, old).cancel_reason or "")
 
 
 def test_expire_dry_run_lists_the_orders_and_changes_nothing(
@@ -190,7 +189,7 @@ def test_expire_leaves_paid_processed_and_pending_orders_alone(
     processed = factories.order(database, customer, (product, 1))
     long_ago = utcnow() - timedelta(days=30)
     with database.write() as session:
-        workflow.process_order(session, processed, now=long_ago)
+        processing.process_order(session, processed, now=long_ago)
         session.execute(update(orders).where(orders.c.id == pending).values(created=long_ago))
 
     result = cli.invoke(app, ["orders", "expire", "--older-than", "1h"])
@@ -265,7 +264,7 @@ def test_expire_refuses_a_duration_it_cannot_read(cli: CliRunner, bad: str) -> N
 
 def order_service_number(database: Database, order_id: int) -> str:
     with database.read() as session:
-        return order_service.get_order(session, order_id).number
+        return order_views.get_order(session, order_id).number
 
 
 # ---------------------------------------------------------------- stock check
@@ -281,11 +280,11 @@ def test_stock_check_passes_when_every_unit_is_accounted_for(
     returned = factories.order(database, customer, (product, 4))
     with database.write() as session:
         for order_id in (shipped, cancelled, returned):
-            workflow.process_order(session, order_id)
+            processing.process_order(session, order_id)
         workflow.fulfill(session, shipped)
         workflow.cancel(session, cancelled, reason="test")
         workflow.fulfill(session, returned)
-        view = order_service.get_order(session, returned)
+        view = order_views.get_order(session, returned)
         workflow.return_order(
             session, returned, lines=[workflow.ReturnLine(view.lines[0].id, 2, restock=True)]
         )
@@ -304,7 +303,7 @@ def test_stock_check_reports_stock_changed_behind_its_back_and_exits_1(
     product = factories.product(database, stock=10, sku="DRIFT-1")
     order_id = factories.order(database, customer, (product, 3))
     with database.write() as session:
-        workflow.process_order(session, order_id)
+        processing.process_order(session, order_id)
         session.execute(
             text("UPDATE products SET stock = stock - 2 WHERE id = :id"), {"id": product}
         )

@@ -24,10 +24,10 @@ from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import Code, InvalidInput
 from ordermill.models import utcnow
-from ordermill.services import batches, workflow
+from ordermill.services import batches, processing, workflow
 from ordermill.services.audit import Actor
 from ordermill.services.batches import BatchFailure
-from ordermill.services.orders import OrderView, get_order
+from ordermill.services.order_views import OrderView, get_order
 from ordermill.services.pagination import MAX_ID
 from ordermill.services.tables import orders
 from tests.factories import balance_of, customer, order, product, stock_of
@@ -321,7 +321,7 @@ def awaiting_payment(database: Database, *, age: timedelta, quantity: int = 2) -
     stock = product(database, price=3_00, stock=10)
     order_id = order(database, buyer, (stock, quantity))
     with database.write() as session:
-        workflow.process_order(session, order_id, flow=ADVANCE, now=utcnow() - age)
+        processing.process_order(session, order_id, flow=ADVANCE, now=utcnow() - age)
     return order_id, stock
 
 
@@ -436,7 +436,7 @@ def test_expiry_skips_orders_never_processed_or_already_paid(database: Database)
     processed = order(database, buyer, (cake, 1))
     long_ago = utcnow() - timedelta(days=30)
     with database.write() as session:
-        workflow.process_order(session, processed, now=long_ago)
+        processing.process_order(session, processed, now=long_ago)
         session.execute(update(orders).where(orders.c.id == pending).values(created=long_ago))
 
     result = expire(database, older_than=timedelta(hours=1))

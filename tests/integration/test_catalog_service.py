@@ -9,9 +9,9 @@ from ordermill.db import Database
 from ordermill.errors import Conflict, NotFound
 from ordermill.services import carts, catalog
 from ordermill.services.catalog import CustomerChanges, ProductChanges
-from ordermill.services.orders import OrderView, get_order
+from ordermill.services.order_views import OrderView, get_order
+from ordermill.services.processing import process_order
 from ordermill.services.tables import carts as carts_table
-from ordermill.services.workflow import process_order
 from tests.factories import customer, order, product
 
 

@@ -27,7 +27,7 @@ from ordermill.db import Database
 from ordermill.domain.orders import Strategy, parse_order_number
 from ordermill.errors import Conflict, OrdermillError
 from ordermill.services import carts as cart_service
-from ordermill.services import idempotency, workflow
+from ordermill.services import idempotency, order_views, processing
 from ordermill.services import orders as order_service
 from ordermill.services.tables import cart_items, customers, order_lines, orders, products
 from tests import factories
@@ -51,7 +51,7 @@ def process_outcome(database: Database, order_id: int, strategy: Strategy) -> st
     """Process one order in its own transaction: "processed" or the failure code."""
     try:
         with database.write() as session:
-            workflow.process_order(session, order_id, strategy)
+            processing.process_order(session, order_id, strategy)
     except OrdermillError as exc:
         return exc.code
     return "processed"
@@ -321,7 +321,7 @@ def test_one_order_processed_by_ten_threads_at_once_is_charged_and_stocked_once(
     assert factories.stock_of(pg_database, product) == 7
     assert factories.balance_of(pg_database, customer) == 100_00 - 37_50
     with pg_database.read() as session:
-        order = order_service.get_order(session, order_id)
+        order = order_views.get_order(session, order_id)
     assert (order.status, order.total, order.lines[0].quantity) == ("processed", 37_50, 3)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import event, update
 
 from ordermill.db import Database
 from ordermill.domain.workflow import PaymentFlow
-from ordermill.services import export, workflow
+from ordermill.services import export, order_views, processing, workflow
 from ordermill.services import orders as order_service
 from ordermill.services.tables import orders
 from tests import factories
@@ -203,12 +203,12 @@ def test_an_export_carries_the_money_and_the_workflow_of_each_order(database: Da
     waiting = place(database, buyer, (pen, 4), at=MARCH)
     shipped = place(database, buyer, (pen, 2), at=APRIL)
     with database.write() as session:
-        workflow.process_order(session, waiting, flow=PaymentFlow.ADVANCE)
+        processing.process_order(session, waiting, flow=PaymentFlow.ADVANCE)
         workflow.pay(session, waiting, amount=15_00, method="bank_transfer", reference="T-1")
-        workflow.process_order(session, shipped)
+        processing.process_order(session, shipped)
         workflow.fulfill(session, shipped, carrier="DHL", tracking_number="JD1")
         workflow.deliver(session, shipped)
-        line_id = order_service.get_order(session, shipped).lines[0].id
+        line_id = order_views.get_order(session, shipped).lines[0].id
         workflow.return_order(session, shipped, lines=[workflow.ReturnLine(line_id, 1)])
 
     _, jsonl = run_export(database, export.ExportFormat.JSONL)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ordermill.db import Database
 from ordermill.errors import Conflict, InvalidInput, NotFound
-from ordermill.services import catalog, ledger, workflow
+from ordermill.services import catalog, ledger, processing, workflow
 from ordermill.services.audit import Actor
 from ordermill.services.ledger import EntryKind
 from ordermill.services.tables import customers, ledger_entries
@@ -165,8 +165,8 @@ def test_orders_move_the_balance_only_through_the_ledger(database: Database) -> 
     first = order(database, ann, (pen, 2))
     second = order(database, ann, (pen, 1))
     with database.write() as session:
-        workflow.process_order(session, first, actor=ADMIN)
-        workflow.process_order(session, second, actor=ADMIN)
+        processing.process_order(session, first, actor=ADMIN)
+        processing.process_order(session, second, actor=ADMIN)
         workflow.cancel(session, second, reason="duplicate", actor=ADMIN)
 
     assert [(kind, amount, after) for kind, amount, after, _ in entries(database, ann)] == [

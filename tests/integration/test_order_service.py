@@ -13,19 +13,21 @@ from ordermill.domain.orders import ProcessingFailed, Strategy
 from ordermill.domain.workflow import TransitionRefused
 from ordermill.errors import Conflict, InvalidInput, NotFound, OrdermillError
 from ordermill.services import catalog
-from ordermill.services.orders import (
-    ItemRequest,
+from ordermill.services.order_views import (
     OrderFilters,
     OrderView,
-    count_orders,
-    delete_order,
     get_order,
     get_order_by_number,
     list_orders,
+)
+from ordermill.services.orders import (
+    ItemRequest,
+    count_orders,
+    delete_order,
     place_order,
 )
+from ordermill.services.processing import process_order
 from ordermill.services.tables import order_counters, order_lines
-from ordermill.services.workflow import process_order
 from tests.factories import balance_of, customer, product, stock_of
 
 JAN_2026 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)

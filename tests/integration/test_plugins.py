@@ -20,9 +20,9 @@ from ordermill.db import Database
 from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import Conflict, OrdermillError
-from ordermill.services import carts, workflow
+from ordermill.services import carts, processing, workflow
 from ordermill.services.audit import Actor
-from ordermill.services.orders import OrderView, get_order
+from ordermill.services.order_views import OrderView, get_order
 from ordermill.services.tables import cart_items, ledger_entries, order_events, payments
 from ordermill.services.tables import carts as carts_table
 from tests.factories import balance_of, customer, order, product, stock_of
@@ -109,7 +109,7 @@ def state(database: Database, order_id: int, product_id: int) -> State:
 
 def process(database: Database, order_id: int, flow: PaymentFlow = PaymentFlow.BALANCE) -> None:
     with database.write() as session:
-        workflow.process_order(session, order_id, Strategy.ADJUST, flow=flow, actor=STAFF)
+        processing.process_order(session, order_id, Strategy.ADJUST, flow=flow, actor=STAFF)
 
 
 def new_order(database: Database) -> tuple[int, int]:
@@ -314,7 +314,7 @@ def test_a_veto_in_a_shared_batch_transaction_undoes_only_that_order(
     with plugins.registered(vetoer), database.write() as session:
         for order_id in (vetoed, kept):
             try:
-                workflow.process_order(session, order_id, actor=STAFF)
+                processing.process_order(session, order_id, actor=STAFF)
                 outcome[order_id] = "processed"
             except OrdermillError as exc:
                 outcome[order_id] = exc.code
@@ -349,7 +349,7 @@ def test_a_post_veto_in_a_batch_of_process_orders_keeps_the_others(database: Dat
     vetoer = RecordingPlugin(veto_post={"process"}, veto_orders={vetoed})
 
     with plugins.registered(vetoer), database.write() as session:
-        results = workflow.process_orders(session, [vetoed, kept], actor=STAFF)
+        results = processing.process_orders(session, [vetoed, kept], actor=STAFF)
 
     assert isinstance(results[vetoed], OrdermillError)
     assert results[vetoed].code == "vetoed"  # type: ignore[union-attr]

@@ -24,7 +24,7 @@ from ordermill.db import Database
 from ordermill.domain.orders import HOLDS_STOCK, Strategy
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import OrdermillError
-from ordermill.services import ledger
+from ordermill.services import ledger, processing
 from ordermill.services import workflow as flow_service
 from ordermill.services.tables import (
     customers,
@@ -62,7 +62,7 @@ def attempt(database: Database, call: Callable[[Session], object]) -> str:
 
 def process(database: Database, order_id: int, flow: PaymentFlow = PaymentFlow.BALANCE) -> None:
     with database.write() as session:
-        flow_service.process_order(session, order_id, Strategy.ADJUST, flow=flow)
+        processing.process_order(session, order_id, Strategy.ADJUST, flow=flow)
 
 
 def ship(database: Database, order_id: int, *, deliver: bool = True) -> None:
@@ -473,7 +473,7 @@ def test_process_racing_cancel_on_a_pending_order_leaves_no_stock_or_money_behin
             if (i + round_) % 2 == 0:
                 return attempt(
                     pg_database,
-                    lambda s: flow_service.process_order(s, order_id, Strategy.ADJUST, flow=flow),
+                    lambda s: processing.process_order(s, order_id, Strategy.ADJUST, flow=flow),
                 )
             return attempt(pg_database, lambda s: flow_service.cancel(s, order_id, reason="no"))
 

@@ -18,10 +18,10 @@ from ordermill.db import Database
 from ordermill.domain.orders import HOLDS_STOCK, OrderStatus, Strategy
 from ordermill.domain.workflow import Action, PaymentFlow, TransitionRefused
 from ordermill.errors import Conflict, InvalidInput, NotFound
-from ordermill.services import carts, catalog, ledger, timeline, workflow
+from ordermill.services import carts, catalog, ledger, processing, timeline, workflow
 from ordermill.services.audit import Actor
 from ordermill.services.catalog import ProductChanges
-from ordermill.services.orders import OrderView, get_order
+from ordermill.services.order_views import OrderView, get_order
 from ordermill.services.tables import (
     audit_log,
     ledger_entries,
@@ -79,7 +79,9 @@ def process(
     now: datetime = NOW,
 ) -> OrderView:
     with database.write() as session:
-        return workflow.process_order(session, order_id, strategy, flow=flow, now=now, actor=STAFF)
+        return processing.process_order(
+            session, order_id, strategy, flow=flow, now=now, actor=STAFF
+        )
 
 
 def pay(database: Database, order_id: int, amount: int, reference: str | None = None) -> OrderView:
@@ -805,7 +807,7 @@ REFUSALS: list[tuple[OrderStatus, Action, dict[str, Any], str]] = [
 ]
 
 CALLS: dict[Action, Callable[..., Any]] = {
-    Action.PROCESS: workflow.process_order,
+    Action.PROCESS: processing.process_order,
     Action.PAY: workflow.pay,
     Action.FULFILL: workflow.fulfill,
     Action.DELIVER: workflow.deliver,

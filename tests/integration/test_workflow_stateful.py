@@ -44,7 +44,7 @@ from ordermill.db import Database
 from ordermill.domain.orders import HOLDS_STOCK, OrderStatus, Strategy
 from ordermill.domain.workflow import AUTOMATIC, TRANSITIONS, Action, PaymentFlow
 from ordermill.errors import OrdermillError
-from ordermill.services import catalog, ledger
+from ordermill.services import catalog, ledger, processing
 from ordermill.services import orders as order_service
 from ordermill.services import workflow as flow_service
 from ordermill.services.tables import customers, ledger_entries, order_lines, orders, payments
@@ -356,7 +356,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         self._act(
             Action.PROCESS,
             order,
-            lambda session: flow_service.process_order(session, order.id, strategy, flow=flow),
+            lambda session: processing.process_order(session, order.id, strategy, flow=flow),
             {refusal} if refusal else set(),
             apply,
         )

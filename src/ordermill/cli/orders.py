@@ -23,8 +23,7 @@ from ordermill.domain.money import format_amount
 from ordermill.domain.orders import Strategy, parse_order_number
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import Code, InvalidInput
-from ordermill.services import batches, workflow
-from ordermill.services import orders as order_service
+from ordermill.services import batches, order_views, workflow
 from ordermill.services.audit import Actor
 from ordermill.services.batches import BatchFailure, BatchResult
 
@@ -219,7 +218,7 @@ def orders_actions(
     """What can be done with an order now, and why not (the back office's answer)."""
     config = settings()
     with friendly_errors(), open_database(config) as database, database.read() as session:
-        order_id = int(ref) if ref.isdigit() else order_service.get_order_by_number(session, ref).id
+        order_id = order_views.resolve_order_id(session, ref)
         view, verdicts = workflow.actions(session, order_id, flow=config.payment_flow)
     table = Table(title=f"Order {view.number} · {view.status}")
     table.add_column("action")
@@ -242,10 +241,7 @@ def orders_show(
     """Show one order with its lines."""
     config = settings()
     with open_database(config) as database, database.read() as session:
-        if ref.isdigit():
-            view = order_service.get_order(session, int(ref))
-        else:
-            view = order_service.get_order_by_number(session, ref)
+        view = order_views.resolve_order(session, ref)
     if as_json:
         from ordermill.web.present import order_public
 

@@ -51,9 +51,12 @@ def record(
     entity: str,
     entity_id: int,
     detail: dict[str, Any] | None = None,
+    *,
+    now: datetime | None = None,
 ) -> None:
-    """Append one entry (``action`` such as ``order.processed``)."""
-    record_many(session, actor, action, entity, [(entity_id, detail)])
+    """Append one entry (``action`` such as ``order.processed``), at ``now`` (default: the
+    clock's time)."""
+    record_many(session, actor, action, entity, [(entity_id, detail)], now=now)
 
 
 def record_many(
@@ -62,11 +65,13 @@ def record_many(
     action: str,
     entity: str,
     items: list[tuple[int, dict[str, Any] | None]],
+    *,
+    now: datetime | None = None,
 ) -> None:
     """Append entries for several rows in one statement."""
     if not items:
         return
-    now = utcnow()
+    now = now or utcnow()
     session.execute(
         insert(audit_log),
         [

@@ -36,8 +36,9 @@ from ordermill.models import utcnow
 from ordermill.services.audit import Actor
 from ordermill.services.orders import count_orders, pending_order_ids
 from ordermill.services.pagination import MAX_ID
+from ordermill.services.processing import process_orders
 from ordermill.services.tables import orders
-from ordermill.services.workflow import Expired, expirable, expire, process_orders
+from ordermill.services.workflow import Expired, expirable, expire
 
 Progress = Callable[[int, int | None], None]
 """Called after each batch with the orders done so far and the expected total (if known)."""

@@ -14,17 +14,17 @@ from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import Code, Conflict, InvalidInput, order_not_found, product_not_found
 from ordermill.models import utcnow
 from ordermill.services.audit import SYSTEM, Actor
+from ordermill.services.order_views import OrderView
 from ordermill.services.orders import (
     MAX_QUANTITY,
-    OrderView,
-    _catalog_rows,
-    _check_catalog,
-    _insert_order,
     assign_number,
+    check_catalog,
     ensure_customer_exists,
+    insert_order,
+    read_catalog,
 )
+from ordermill.services.processing import process_order
 from ordermill.services.tables import cart_items, carts, order_lines, orders, products, upsert
-from ordermill.services.workflow import process_order
 
 
 @dataclass(slots=True)
@@ -179,8 +179,8 @@ def checkout(
     for product_id, quantity, extra in sorted(claimed, key=lambda row: row[0]):
         wanted[product_id] = wanted.get(product_id, 0) + quantity
         item_extra[product_id] = dict(extra or {})
-    catalog = _catalog_rows(session, customer_id, list(wanted))
-    _check_catalog(wanted, catalog)
+    catalog = read_catalog(session, customer_id, list(wanted))
+    check_catalog(wanted, catalog)
     shortages = find_shortages(wanted, {pid: row.stock for pid, row in catalog.items()})
     if shortages:
         raise insufficient_stock(shortages)
@@ -215,7 +215,7 @@ def checkout(
         )
         if extra:
             line_extra[pid] = extra
-    order = _insert_order(
+    order = insert_order(
         session,
         customer_id=customer_id,
         wanted=wanted,

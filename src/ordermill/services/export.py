@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TextIO
@@ -20,12 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ordermill.domain.money import format_amount
-from ordermill.services.orders import (
+from ordermill.services.order_views import (
+    OrderFilters,
     OrderView,
-    _line_columns,
-    _line_view,
-    _order_columns,
-    _order_view,
+    filter_orders,
+    line_columns,
+    line_view,
+    order_columns,
+    order_view,
 )
 from ordermill.services.tables import order_lines, orders
 
@@ -37,12 +38,8 @@ class ExportFormat(StrEnum):
     JSONL = "jsonl"  # one JSON object per order, its lines in a "lines" array
 
 
-@dataclass(frozen=True, slots=True)
-class ExportFilters:
-    status: str | None = None
-    customer_id: int | None = None
-    created_from: datetime | None = None  # inclusive
-    created_to: datetime | None = None  # exclusive
+# An export narrows orders as a list does.
+ExportFilters = OrderFilters
 
 
 # An exported order is the service's own view of it, lines included.
@@ -81,15 +78,7 @@ def iter_order_pages(
     """
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
-    base = select(*_order_columns())
-    if filters.status is not None:
-        base = base.where(orders.c.status == filters.status)
-    if filters.customer_id is not None:
-        base = base.where(orders.c.customer_id == filters.customer_id)
-    if filters.created_from is not None:
-        base = base.where(orders.c.created >= filters.created_from)
-    if filters.created_to is not None:
-        base = base.where(orders.c.created < filters.created_to)
+    base = filter_orders(select(*order_columns()), filters)
     after = 0
     while True:
         rows = session.execute(
@@ -97,7 +86,7 @@ def iter_order_pages(
         ).all()
         if not rows:
             return
-        page = [_order_view(row) for row in rows]
+        page = [order_view(row) for row in rows]
         by_id = {order.id: order for order in page}
         # Unfiltered, a page is a dense id range: one range scan of the lines' order_id index.
         in_page = (
@@ -106,14 +95,14 @@ def iter_order_pages(
             else order_lines.c.order_id.in_(list(by_id))
         )
         line_rows = session.execute(
-            select(*_line_columns())
+            select(*line_columns())
             .where(in_page)
             .order_by(order_lines.c.order_id, order_lines.c.id)
         )
         for line in line_rows:
             owner = by_id.get(line.order_id)
             if owner is not None:
-                owner.lines.append(_line_view(line))
+                owner.lines.append(line_view(line))
         yield page
         if len(rows) < page_size:
             return

@@ -3,7 +3,7 @@
 A balance changes by ``post``: one conditional ``UPDATE … RETURNING`` on the
 customer row (which serialises concurrent changes to one customer) followed by
 the entry that records it, in the caller's transaction. Set-based processing
-(``workflow.process_orders``) is the one other writer: it locks the customers
+(``processing.process_orders``) is the one other writer: it locks the customers
 first and writes each charge with its entry in the same statement, the balance
 after computed from the locked balance. The balance therefore always equals the
 sum of the customer's entries.
@@ -64,10 +64,11 @@ def post(
     With ``only_if_positive`` the change happens only while the balance is above
     zero (the rule for charging an order), and ``None`` means it did not.
     """
+    now = now or utcnow()
     stmt = (
         update(customers)
         .where(customers.c.id == customer_id)
-        .values(balance=customers.c.balance + amount)
+        .values(balance=customers.c.balance + amount, updated=now)
         .returning(customers.c.balance)
     )
     if only_if_positive:
@@ -80,7 +81,7 @@ def post(
     session.execute(
         insert(ledger_entries).values(
             customer_id=customer_id,
-            at=now or utcnow(),
+            at=now,
             kind=kind.value,
             amount=amount,
             balance_after=balance_after,

@@ -24,7 +24,7 @@ from ordermill.domain.orders import OrderStatus, format_order_number
 from ordermill.errors import InvalidInput
 from ordermill.models import utcnow
 from ordermill.services import ledger
-from ordermill.services.orders import allocate_order_numbers
+from ordermill.services.numbering import allocate_order_numbers
 from ordermill.services.tables import customers, order_lines, orders, products
 
 _ADJECTIVES = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ordermill.domain.money import format_amount
 from ordermill.domain.workflow import TRANSITIONS, Verdict
 from ordermill.services.carts import CartView, Reordered
-from ordermill.services.orders import OrderView
+from ordermill.services.order_views import OrderView
 from ordermill.services.timeline import Event
 from ordermill.web.schemas import (
     ActionPublic,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from ordermill.db import Database
 from ordermill.domain.access import Permission
-from ordermill.services import catalog, ledger
+from ordermill.services import catalog, ledger, order_views
 from ordermill.services import orders as order_service
 from ordermill.services.accounts import Principal
 from ordermill.web.account_schemas import BalanceAdjust, BalancePublic
@@ -194,9 +194,9 @@ def list_customer_orders(
     """A customer's orders, newest first (`[]` when they have none)."""
     with database.read() as session:
         order_service.ensure_customer_exists(session, customer_id)
-        page = order_service.list_orders(
+        page = order_views.list_orders(
             session,
-            order_service.OrderFilters(customer_id=customer_id),
+            order_views.OrderFilters(customer_id=customer_id),
             limit=page_limit(settings, limit),
             cursor=cursor,
         )

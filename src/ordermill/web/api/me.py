@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 
 from ordermill.domain.access import Permission
 from ordermill.errors import order_not_found
-from ordermill.services import carts, catalog, timeline, workflow
-from ordermill.services import orders as order_service
+from ordermill.services import carts, catalog, order_views, timeline, workflow
 from ordermill.services.accounts import Principal
 from ordermill.web.account_schemas import MeCheckout
 from ordermill.web.api import problems
@@ -156,9 +155,9 @@ def list_orders(
 ) -> Response:
     """Your orders, newest first."""
     with database.read() as session:
-        page = order_service.list_orders(
+        page = order_views.list_orders(
             session,
-            order_service.OrderFilters(customer_id=_customer_id(me)),
+            order_views.OrderFilters(customer_id=_customer_id(me)),
             limit=page_limit(settings, limit),
             cursor=cursor,
         )
@@ -171,7 +170,7 @@ def list_orders(
 def get_order(order_id: IdPath, request: Request, database: DatabaseDep, me: Me) -> Response:
     """One of your orders (another customer's is not found)."""
     with database.read() as session:
-        view = order_service.get_order(session, order_id)
+        view = order_views.get_order(session, order_id)
     if view.customer_id != me.customer_id:
         raise order_not_found(order_id)
     return resource_response(request, order_public(view))

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from ordermill.domain.access import Permission
 from ordermill.domain.orders import OrderStatus
 from ordermill.errors import InvalidInput
+from ordermill.services import order_views, processing
 from ordermill.services import orders as order_service
-from ordermill.services import workflow
 from ordermill.services.accounts import Principal
 from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
@@ -53,7 +53,7 @@ def list_orders(
     ] = None,
 ) -> Response:
     """Orders with their lines, newest first, filtered; follow `Link` for the next page."""
-    filters = order_service.OrderFilters(
+    filters = order_views.OrderFilters(
         status=status.value if status is not None else None,
         customer_id=customer_id,
         processed=processed,
@@ -61,7 +61,7 @@ def list_orders(
         created_to=_utc(created_to, "created_to"),
     )
     with database.read() as session:
-        page = order_service.list_orders(
+        page = order_views.list_orders(
             session, filters, limit=page_limit(settings, limit), cursor=cursor
         )
     return page_response(request, page, [order_public(view) for view in page.items])
@@ -108,7 +108,7 @@ def create_order(
             numbered=False,
         )
         if body.process:
-            order = workflow.process_order(
+            order = processing.process_order(
                 session,
                 order.id,
                 body.strategy,
@@ -132,7 +132,7 @@ def get_order_by_number(
 ) -> Response:
     """One order by its number, such as `2026-00001`."""
     with database.read() as session:
-        view = order_service.get_order_by_number(session, number)
+        view = order_views.get_order_by_number(session, number)
     return resource_response(request, order_public(view))
 
 
@@ -142,7 +142,7 @@ def get_order(
 ) -> Response:
     """One order with its lines, totals, number, status and dates."""
     with database.read() as session:
-        view = order_service.get_order(session, order_id)
+        view = order_views.get_order(session, order_id)
     return resource_response(request, order_public(view))
 
 
@@ -163,10 +163,10 @@ def process_order(
     """
     if body.process is not True:
         with database.read() as session:
-            return json_response(order_public(order_service.get_order(session, order_id)))
+            return json_response(order_public(order_views.get_order(session, order_id)))
 
     def work(session: Session) -> Response:
-        view = workflow.process_order(
+        view = processing.process_order(
             session,
             order_id,
             body.strategy,

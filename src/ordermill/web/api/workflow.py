@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from ordermill.db import Database
 from ordermill.domain import workflow as rules
 from ordermill.domain.access import Permission
-from ordermill.services import carts, timeline
+from ordermill.services import carts, processing, timeline
 from ordermill.services import workflow as flow_service
 from ordermill.services.accounts import Principal
-from ordermill.services.orders import OrderView
+from ordermill.services.order_views import OrderView
 from ordermill.services.timeline import Visibility
 from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
@@ -105,7 +105,7 @@ def process(
         idempotency_key,
         options.model_dump(mode="json"),
         writer,
-        lambda session: flow_service.process_order(
+        lambda session: processing.process_order(
             session, order_id, options.strategy, flow=flow, actor=actor_of(writer)
         ),
     )

@@ -1,0 +1,388 @@
+"""The order read model: how an order and its lines are read, shown and found.
+
+Every service that reads orders goes through here: the columns, the mapping of
+rows to ``OrderView`` and ``LineView``, loading orders with their lines by id
+(locked, for a change), the filters that listing and exporting share, and
+resolving what a person types ("42" or "2026-00042") to one order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from ordermill.domain.orders import OrderStatus, format_order_number, parse_order_number
+from ordermill.errors import InvalidInput, order_not_found
+from ordermill.services.pagination import MAX_ID, Page, decode_time_id_cursor, encode_cursor
+from ordermill.services.tables import customers, order_lines, orders
+
+
+@dataclass(slots=True)
+class LineView:
+    id: int
+    product_id: int | None
+    name: str
+    sku: str
+    unit_price: int
+    quantity_ordered: int
+    quantity: int
+    line_total: int
+    quantity_returned: int = 0
+    quantity_restocked: int = 0
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class OrderView:
+    id: int
+    number: str
+    customer_id: int
+    status: str
+    strategy: str | None
+    created: datetime
+    processed: datetime | None
+    currency: str
+    shipping_address: str | None
+    note: str | None
+    extra: dict[str, Any]
+    total: int
+    payment_flow: str | None = None
+    paid: int = 0
+    refunded: int = 0
+    fulfilled: datetime | None = None
+    delivered: datetime | None = None
+    cancelled: datetime | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    cancel_reason: str | None = None
+    lines: list[LineView] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """How messages name the order: its number, or its id while it is being created
+        (the number is given last, see ``orders.assign_number``)."""
+        return str(self.id) if self.number.startswith("~") else self.number
+
+    @property
+    def expects_payment(self) -> bool:
+        """Whether money is owed for the order: it was processed and not cancelled."""
+        return self.status not in (OrderStatus.PENDING, OrderStatus.CANCELLED)
+
+    @property
+    def balance_due(self) -> int:
+        return max(self.total - self.paid, 0) if self.expects_payment else 0
+
+    @property
+    def is_fully_paid(self) -> bool:
+        return self.expects_payment and self.paid >= self.total
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilters:
+    """What listing and exporting orders may narrow by; ``None`` means any."""
+
+    status: str | None = None
+    customer_id: int | None = None
+    processed: bool | None = None
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # exclusive
+
+
+# ---------------------------------------------------------------- columns and rows
+
+
+def order_columns() -> list[Any]:
+    """Every column an ``OrderView`` is read from."""
+    return [
+        orders.c.id,
+        orders.c.number,
+        orders.c.customer_id,
+        orders.c.status,
+        orders.c.strategy,
+        orders.c.created,
+        orders.c.processed,
+        orders.c.currency,
+        orders.c.shipping_address,
+        orders.c.note,
+        orders.c.extra,
+        orders.c.total,
+        orders.c.payment_flow,
+        orders.c.paid,
+        orders.c.refunded,
+        orders.c.fulfilled,
+        orders.c.delivered,
+        orders.c.cancelled,
+        orders.c.carrier,
+        orders.c.tracking_number,
+        orders.c.cancel_reason,
+    ]
+
+
+def line_columns() -> list[Any]:
+    """Every column a ``LineView`` is read from, with the line's ``order_id``."""
+    return [
+        order_lines.c.id,
+        order_lines.c.order_id,
+        order_lines.c.product_id,
+        order_lines.c.product_name,
+        order_lines.c.sku,
+        order_lines.c.unit_price,
+        order_lines.c.quantity_ordered,
+        order_lines.c.quantity,
+        order_lines.c.line_total,
+        order_lines.c.quantity_returned,
+        order_lines.c.quantity_restocked,
+        order_lines.c.extra,
+    ]
+
+
+def order_view(row: Any) -> OrderView:
+    """An order (without its lines) from a row of ``order_columns``."""
+    return OrderView(
+        id=row.id,
+        number=row.number,
+        customer_id=row.customer_id,
+        status=row.status,
+        strategy=row.strategy,
+        created=row.created,
+        processed=row.processed,
+        currency=row.currency,
+        shipping_address=row.shipping_address,
+        note=row.note,
+        extra=row.extra or {},
+        total=row.total,
+        payment_flow=row.payment_flow,
+        paid=row.paid,
+        refunded=row.refunded,
+        fulfilled=row.fulfilled,
+        delivered=row.delivered,
+        cancelled=row.cancelled,
+        carrier=row.carrier,
+        tracking_number=row.tracking_number,
+        cancel_reason=row.cancel_reason,
+    )
+
+
+def line_view(row: Any) -> LineView:
+    """A line from a row of ``line_columns``."""
+    return LineView(
+        id=row.id,
+        product_id=row.product_id,
+        name=row.product_name,
+        sku=row.sku,
+        unit_price=row.unit_price,
+        quantity_ordered=row.quantity_ordered,
+        quantity=row.quantity,
+        line_total=row.line_total,
+        quantity_returned=row.quantity_returned,
+        quantity_restocked=row.quantity_restocked,
+        extra=row.extra,
+    )
+
+
+def _prefixed_line_view(row: Any) -> LineView:
+    """A line from a row that also holds its order: line columns named ``l_…``."""
+    return LineView(
+        id=row.l_id,
+        product_id=row.l_product_id,
+        name=row.l_product_name,
+        sku=row.l_sku,
+        unit_price=row.l_unit_price,
+        quantity_ordered=row.l_quantity_ordered,
+        quantity=row.l_quantity,
+        line_total=row.l_line_total,
+        quantity_returned=row.l_quantity_returned,
+        quantity_restocked=row.l_quantity_restocked,
+        extra=row.l_extra,
+    )
+
+
+def attach_lines(session: Session, views: list[OrderView]) -> list[OrderView]:
+    """Load every line of ``views`` in one statement (no query per order)."""
+    if not views:
+        return views
+    by_id = {view.id: view for view in views}
+    rows = session.execute(
+        select(*line_columns())
+        .where(order_lines.c.order_id.in_(list(by_id)))
+        .order_by(order_lines.c.order_id, order_lines.c.id)
+    )
+    for row in rows:
+        by_id[row.order_id].lines.append(line_view(row))
+    return views
+
+
+# ---------------------------------------------------------------- loading by id
+
+
+def _with_lines(ids: Sequence[int], *, balance: bool) -> Select[Any]:
+    prefixed = [column.label(f"l_{column.name}") for column in line_columns()]
+    joined = orders.join(order_lines, order_lines.c.order_id == orders.c.id)
+    extra: list[Any] = []
+    if balance:
+        joined = joined.join(customers, customers.c.id == orders.c.customer_id)
+        extra = [customers.c.balance]
+    return (
+        select(*order_columns(), *extra, *prefixed)
+        .select_from(joined)
+        .where(orders.c.id.in_(list(ids)) if len(ids) != 1 else orders.c.id == ids[0])
+        .order_by(orders.c.id, order_lines.c.id)
+    )
+
+
+def _group(rows: Iterable[Any]) -> dict[int, OrderView]:
+    views: dict[int, OrderView] = {}
+    for row in rows:
+        view = views.get(row.id)
+        if view is None:
+            view = views[row.id] = order_view(row)
+        view.lines.append(_prefixed_line_view(row))
+    return views
+
+
+def load_orders(
+    session: Session, ids: Sequence[int], *, lock: bool = False
+) -> dict[int, OrderView]:
+    """Orders with their lines by id, in one statement; unknown ids are left out.
+
+    With ``lock`` the orders and their lines are locked for a change (``FOR NO KEY
+    UPDATE``, in id order): a statement that waited for the lock then reads the lines
+    as the transaction before it left them (PostgreSQL re-reads only the rows it locks).
+    """
+    if not ids:
+        return {}
+    stmt = _with_lines(ids, balance=False)
+    if lock:
+        stmt = stmt.with_for_update(of=[orders, order_lines], key_share=True)
+    return _group(session.execute(stmt))
+
+
+def load_order_with_balance(
+    session: Session, order_id: int, *, lock: bool = False, lock_customer: bool = False
+) -> tuple[OrderView, int] | None:
+    """One order with its lines and its customer's balance, in one statement (``None``
+    when there is no such order); ``lock`` locks the order and its lines, and with
+    ``lock_customer`` the customer too, in the lock order every writer uses."""
+    stmt = _with_lines([order_id], balance=True)
+    if lock:
+        locked = [orders, customers, order_lines] if lock_customer else [orders, order_lines]
+        stmt = stmt.with_for_update(of=locked, key_share=True)
+    rows = session.execute(stmt).all()
+    if not rows:
+        return None
+    return _group(rows)[order_id], int(rows[0].balance)
+
+
+# ---------------------------------------------------------------- finding one order
+
+
+def get_order(session: Session, order_id: int) -> OrderView:
+    """One order with its lines."""
+    row = session.execute(select(*order_columns()).where(orders.c.id == order_id)).one_or_none()
+    if row is None:
+        raise order_not_found(order_id)
+    return attach_lines(session, [order_view(row)])[0]
+
+
+def get_order_by_number(session: Session, number: str) -> OrderView:
+    """One order by its number (``2026-00001``)."""
+    year, sequence = parse_order_number(number)
+    canonical = format_order_number(year, sequence)
+    row = session.execute(
+        select(*order_columns()).where(orders.c.number == canonical)
+    ).one_or_none()
+    if row is None:
+        raise order_not_found(canonical)
+    return attach_lines(session, [order_view(row)])[0]
+
+
+_ID = re.compile(r"[0-9]+")
+_NUMBER_LIKE = re.compile(r"[0-9]{4}-[0-9]{5,}")
+
+
+def _parse_ref(ref: str) -> int | str:
+    """An order id (``42``) or a canonical order number (``2026-00042``) from ``ref``."""
+    text = ref.strip()
+    if _ID.fullmatch(text):
+        return int(text)
+    if _NUMBER_LIKE.fullmatch(text):
+        return format_order_number(*parse_order_number(text))
+    raise InvalidInput(
+        f"'{ref}' is neither an order id (digits, like 42) nor an order number (like 2026-00042)",
+        field="order",
+    )
+
+
+def resolve_order(session: Session, ref: str) -> OrderView:
+    """The order ``ref`` names: digits are its id, ``YYYY-NNNNN`` its number.
+
+    Anything else is invalid input (400); an order that doesn't exist is
+    ``order_not_found`` (404) in the same words for both forms.
+    """
+    key = _parse_ref(ref)
+    if isinstance(key, str):
+        return get_order_by_number(session, key)
+    if not 0 < key <= MAX_ID:  # no such id can exist; don't send it to the database
+        raise order_not_found(key)
+    return get_order(session, key)
+
+
+def resolve_order_id(session: Session, ref: str) -> int:
+    """The id of the order ``ref`` names (see ``resolve_order``), in one small lookup."""
+    key = _parse_ref(ref)
+    if isinstance(key, int) and not 0 < key <= MAX_ID:
+        raise order_not_found(key)
+    column = orders.c.id if isinstance(key, int) else orders.c.number
+    found = session.execute(select(orders.c.id).where(column == key)).scalar_one_or_none()
+    if found is None:
+        raise order_not_found(key)
+    return int(found)
+
+
+# ---------------------------------------------------------------- lists
+
+
+def filter_orders(stmt: Select[Any], filters: OrderFilters) -> Select[Any]:
+    """``stmt`` (over ``orders``) narrowed to the orders ``filters`` describe."""
+    if filters.status is not None:
+        stmt = stmt.where(orders.c.status == filters.status)
+    if filters.customer_id is not None:
+        stmt = stmt.where(orders.c.customer_id == filters.customer_id)
+    if filters.processed is True:
+        stmt = stmt.where(orders.c.processed.is_not(None))
+    elif filters.processed is False:
+        stmt = stmt.where(orders.c.processed.is_(None))
+    if filters.created_from is not None:
+        stmt = stmt.where(orders.c.created >= filters.created_from)
+    if filters.created_to is not None:
+        stmt = stmt.where(orders.c.created < filters.created_to)
+    return stmt
+
+
+def list_orders(
+    session: Session, filters: OrderFilters, *, limit: int, cursor: str | None = None
+) -> Page[OrderView]:
+    """Orders newest first, with their lines, in two statements whatever the page size."""
+    stmt = filter_orders(select(*order_columns()), filters)
+    if cursor is not None:
+        created, last_id = decode_time_id_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                orders.c.created < created,
+                and_(orders.c.created == created, orders.c.id < last_id),
+            )
+        )
+    stmt = stmt.order_by(orders.c.created.desc(), orders.c.id.desc()).limit(limit + 1)
+    views = [order_view(row) for row in session.execute(stmt)]
+    next_cursor = None
+    if len(views) > limit:
+        views = views[:limit]
+        last = views[-1]
+        next_cursor = encode_cursor(last.created.isoformat(), last.id)
+    return Page(attach_lines(session, views), next_cursor)

@@ -1,0 +1,275 @@
+"""Processing orders: settling their lines against the stock, taking it, and charging
+the balance (flow ``balance``) or waiting for the payment (flow ``advance``).
+
+A hot path, set-based: a batch of orders is claimed in a few statements, decided
+one after another in id order (each against the stock and balances the ones before
+it left) through ``transitions.apply``, and written as one ``ProcessPlan`` by the
+database's writer: one statement on PostgreSQL, one ``executemany`` per table on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ordermill.domain.orders import (
+    DEFAULT_STRATEGY,
+    LineToProcess,
+    OrderStatus,
+    Strategy,
+    plan_processing,
+)
+from ordermill.domain.workflow import Action, OrderFacts, PaymentFlow, check, settle
+from ordermill.errors import OrdermillError, order_not_found
+from ordermill.models import utcnow
+from ordermill.services.audit import SYSTEM, Actor
+from ordermill.services.ledger import EntryKind
+from ordermill.services.order_views import OrderView, load_orders
+from ordermill.services.plans import (
+    BALANCE_METHOD,
+    BalanceCharge,
+    Journal,
+    LedgerRow,
+    LineAdjustment,
+    OrderProcessed,
+    PaymentRow,
+    ProcessPlan,
+    StockTake,
+)
+from ordermill.services.tables import customers, products
+from ordermill.services.transitions import (
+    Change,
+    Claimed,
+    Results,
+    apply,
+    claim,
+    lock_by_id,
+    one_at_a_time,
+)
+from ordermill.services.writers import writer_for
+
+
+def process_order(
+    session: Session,
+    order_id: int,
+    strategy: Strategy = DEFAULT_STRATEGY,
+    *,
+    flow: PaymentFlow = PaymentFlow.BALANCE,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> OrderView:
+    """Process a pending order: settle the lines against the stock and take it; then,
+    with flow ``balance``, charge the total to the customer's balance (``processed``),
+    or with flow ``advance`` wait for the payment (``awaiting_payment``).
+    """
+    outcome = process_orders(session, [order_id], strategy, flow=flow, now=now, actor=actor)
+    result = outcome[order_id]
+    if isinstance(result, OrdermillError):
+        raise result
+    return result
+
+
+def process_orders(
+    session: Session,
+    order_ids: Sequence[int],
+    strategy: Strategy = DEFAULT_STRATEGY,
+    *,
+    flow: PaymentFlow = PaymentFlow.BALANCE,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> dict[int, OrderView | OrdermillError]:
+    """Process several orders at once, set-based: the processed order, or why not, per id.
+
+    Locks are taken phase by phase, each in id order (the orders, then their
+    customers, then their products), so batches and single orders never deadlock.
+    Orders are settled one after another in id order against the stock and the
+    balances left by the ones before; a refused order writes nothing, and the
+    writes of the others go out together.
+    """
+    moment = now or utcnow()
+    ids = sorted(set(order_ids))
+    return one_at_a_time(
+        session, ids, lambda batch: _process_set(session, batch, strategy, flow, moment, actor)
+    )
+
+
+def _process_set(
+    session: Session,
+    ids: list[int],
+    strategy: Strategy,
+    flow: PaymentFlow,
+    now: datetime,
+    actor: Actor,
+) -> Results:
+    claims = _claim_many(session, ids)
+    results: Results = {
+        order_id: order_not_found(order_id) for order_id in ids if order_id not in claims
+    }
+    # Only orders the workflow lets through lock their products.
+    candidates = [
+        claims[order_id]
+        for order_id in ids
+        if order_id in claims and check(Action.PROCESS, claims[order_id].facts(flow)).allowed
+    ]
+    product_ids = sorted(
+        {
+            line.product_id
+            for claimed in candidates
+            for line in claimed.view.lines
+            if line.product_id is not None
+        }
+    )
+    batch = _Batch(
+        strategy=strategy,
+        flow=flow,
+        now=now,
+        actor=actor,
+        stock=lock_by_id(session, products.c.stock, product_ids),
+        balances={claimed.view.customer_id: claimed.balance for claimed in claims.values()},
+    )
+    payload = {"strategy": strategy.value, "flow": flow.value}
+    results.update(
+        apply(
+            session,
+            Action.PROCESS,
+            [claims[order_id] for order_id in ids if order_id in claims],
+            actor=actor,
+            now=now,
+            decide=batch.decide,
+            payload=lambda _claimed: payload,
+            # The guards again, against the balance the orders before this one left.
+            facts=lambda c: replace(c.facts(flow), balance=batch.balances[c.view.customer_id]),
+            write=lambda _changes, entries: batch.write(session, entries),
+        )
+    )
+    return {order_id: results[order_id] for order_id in ids}
+
+
+def _claim_many(session: Session, ids: list[int]) -> dict[int, Claimed]:
+    """Lock and read several orders with their lines, then their customers, each in id
+    order (one order: both in one statement)."""
+    if len(ids) == 1:
+        try:
+            return {ids[0]: claim(session, ids[0])}
+        except OrdermillError:
+            return {}
+    views = load_orders(session, ids, lock=True)
+    customer_ids = sorted({view.customer_id for view in views.values()})
+    balances = lock_by_id(session, customers.c.balance, customer_ids)
+    return {
+        order_id: Claimed(view, int(balances[view.customer_id])) for order_id, view in views.items()
+    }
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A set of orders being processed: what the ones decided so far left and will write."""
+
+    strategy: Strategy
+    flow: PaymentFlow
+    now: datetime
+    actor: Actor
+    stock: dict[int, int]  # product id -> units left
+    balances: dict[int, int]  # customer id -> balance left
+    taken: dict[int, int] = field(default_factory=dict)  # product id -> units
+    adjusted: list[LineAdjustment] = field(default_factory=list)
+    orders: list[OrderProcessed] = field(default_factory=list)
+    charges: dict[int, int] = field(default_factory=dict)  # customer id -> amount
+    ledger: list[LedgerRow] = field(default_factory=list)
+    payments: list[PaymentRow] = field(default_factory=list)
+
+    def decide(self, claimed: Claimed) -> Change:
+        """Settle one order against what is left; raises when the strategy refuses it."""
+        view = claimed.view
+        customer_id = view.customer_id
+        lines = [
+            LineToProcess(ln.id, ln.product_id, ln.quantity_ordered, ln.unit_price)
+            for ln in view.lines
+        ]
+        plan = plan_processing(lines=lines, stock=self.stock, strategy=self.strategy)
+        for product_id, quantity in plan.stock_taken.items():
+            self.stock[product_id] -= quantity
+            self.taken[product_id] = self.taken.get(product_id, 0) + quantity
+        adjusted = [line for line in plan.lines if line.adjusted]
+        self.adjusted.extend(
+            LineAdjustment(ln.line_id, ln.quantity, ln.line_total) for ln in adjusted
+        )
+        total = plan.total
+        paid = 0
+        events: list[tuple[str, dict[str, Any]]] = [
+            (
+                "processed",
+                {
+                    "strategy": self.strategy.value,
+                    "flow": self.flow.value,
+                    "total": total,
+                    "adjustments": [
+                        {
+                            "line_id": ln.line_id,
+                            "ordered": ln.quantity_ordered,
+                            "processed": ln.quantity,
+                        }
+                        for ln in adjusted
+                    ],
+                },
+            )
+        ]
+        if self.flow is PaymentFlow.BALANCE and total > 0:
+            self.balances[customer_id] -= total
+            self.charges[customer_id] = self.charges.get(customer_id, 0) + total
+            self.ledger.append(
+                LedgerRow(
+                    customer_id,
+                    EntryKind.CHARGE,
+                    -total,
+                    self.balances[customer_id],
+                    view.id,
+                    f"order {view.ref}",
+                )
+            )
+            self.payments.append(PaymentRow(view.id, total, 0, BALANCE_METHOD, None))
+            paid = total
+            events.append(("payment", {"amount": total, "method": BALANCE_METHOD, "credited": 0}))
+        status = settle(
+            OrderStatus.AWAITING_PAYMENT,
+            OrderFacts(OrderStatus.AWAITING_PAYMENT, total=total, paid=paid),
+        )
+        self.orders.append(OrderProcessed(view.id, status, total, paid))
+        settled = {ln.line_id: ln for ln in plan.lines}
+        for line in view.lines:
+            line.quantity = settled[line.id].quantity
+            line.line_total = settled[line.id].line_total
+        view.status = status.value
+        view.processed = self.now
+        view.strategy = self.strategy.value
+        view.total = total
+        view.payment_flow = self.flow.value
+        view.paid = paid
+        audit = {
+            "strategy": self.strategy.value,
+            "flow": self.flow.value,
+            "total": total,
+            "customer_id": customer_id,
+        }
+        return Change(view, events, audit)
+
+    def write(self, session: Session, journal: Journal) -> None:
+        """Everything decided, with the journal's rows, in one set of writes."""
+        plan = ProcessPlan(
+            now=self.now,
+            actor=self.actor,
+            strategy=self.strategy,
+            flow=self.flow,
+            stock_takes=tuple(StockTake(pid, qty) for pid, qty in sorted(self.taken.items())),
+            line_adjustments=tuple(self.adjusted),
+            orders=tuple(self.orders),
+            charges=tuple(BalanceCharge(cid, amt) for cid, amt in sorted(self.charges.items())),
+            ledger=tuple(self.ledger),
+            payments=tuple(self.payments),
+            journal=journal,
+        )
+        writer_for(session).write_processed(session, plan)
