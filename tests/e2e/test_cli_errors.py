@@ -20,6 +20,7 @@ from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.migrate import downgrade
 from ordermill.models import ApiToken, Customer
+from ordermill.services import order_views
 from ordermill.services import orders as order_service
 from tests import factories
 
@@ -109,7 +110,7 @@ def test_a_programming_error_surfaces_as_the_exception_it_is(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise ValueError("a bug, not bad input")
 
-    monkeypatch.setattr(order_service, "get_order", broken)
+    monkeypatch.setattr(order_views, "resolve_order", broken)
 
     result = run(monkeypatch, ["orders", "show", "1"], database_url=database.url)
 

@@ -20,7 +20,7 @@ from ordermill.cli.common import (
 )
 from ordermill.cli.export import orders_export
 from ordermill.domain.money import format_amount
-from ordermill.domain.orders import Strategy, parse_order_number
+from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import Code, InvalidInput
 from ordermill.services import batches, order_views, workflow
@@ -40,23 +40,15 @@ def _cli_actor() -> Actor:
 
 
 def _check_refs(refs: list[str] | None) -> list[str] | None:
-    """Order ids or numbers (``2026-00001``); anything else is a usage error (exit 2)."""
+    """Order ids or numbers (``2026-00001``); anything else is bad input (exit 2), up front."""
     for ref in refs or []:
-        if _ID.match(ref.strip()):
-            continue
-        try:
-            parse_order_number(ref)
-        except InvalidInput:
-            raise typer.BadParameter(
-                f"'{ref}' is not an order id (42) or number (2026-00042)"
-            ) from None
+        order_views.parse_order_ref(ref)
     return refs
 
 
 def _split_refs(refs: list[str]) -> tuple[list[int], list[str]]:
-    ids = [int(ref) for ref in refs if _ID.match(ref.strip())]
-    numbers = [ref for ref in refs if not _ID.match(ref.strip())]
-    return ids, numbers
+    keys = [order_views.parse_order_ref(ref) for ref in refs]
+    return [k for k in keys if isinstance(k, int)], [k for k in keys if isinstance(k, str)]
 
 
 def _print_failures(failures: list[BatchFailure]) -> None:

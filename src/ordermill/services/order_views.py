@@ -306,7 +306,7 @@ _ID = re.compile(r"[0-9]+")
 _NUMBER_LIKE = re.compile(r"[0-9]{4}-[0-9]{5,}")
 
 
-def _parse_ref(ref: str) -> int | str:
+def parse_order_ref(ref: str) -> int | str:
     """An order id (``42``) or a canonical order number (``2026-00042``) from ``ref``."""
     text = ref.strip()
     if _ID.fullmatch(text):
@@ -325,7 +325,7 @@ def resolve_order(session: Session, ref: str) -> OrderView:
     Anything else is invalid input (400); an order that doesn't exist is
     ``order_not_found`` (404) in the same words for both forms.
     """
-    key = _parse_ref(ref)
+    key = parse_order_ref(ref)
     if isinstance(key, str):
         return get_order_by_number(session, key)
     if not 0 < key <= MAX_ID:  # no such id can exist; don't send it to the database
@@ -335,7 +335,7 @@ def resolve_order(session: Session, ref: str) -> OrderView:
 
 def resolve_order_id(session: Session, ref: str) -> int:
     """The id of the order ``ref`` names (see ``resolve_order``), in one small lookup."""
-    key = _parse_ref(ref)
+    key = parse_order_ref(ref)
     if isinstance(key, int) and not 0 < key <= MAX_ID:
         raise order_not_found(key)
     column = orders.c.id if isinstance(key, int) else orders.c.number
