@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -18,6 +20,7 @@ from ordermill.errors import (
     Unauthenticated,
     kind_of,
 )
+from ordermill.web.schemas import EXTRA_MAX_DEPTH
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("ordermill.web")
@@ -107,6 +110,45 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+# Strings (with their escapes) and the characters that open, close or name a member.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}:]')
+
+
+def _deep_field(body: bytes) -> str:
+    """The top-level member of a JSON body that is nested more than allowed ("body" if none)."""
+    depth = 0
+    field: str | None = None
+    last_string = b'""'
+    for token in _JSON_TOKEN.findall(body):
+        if token in (b"{", b"["):
+            depth += 1
+            if depth > EXTRA_MAX_DEPTH + 1:  # the body itself is the first level
+                return field or "body"
+        elif token in (b"}", b"]"):
+            depth -= 1
+        elif token == b":":
+            if depth == 1:
+                try:
+                    field = str(json.loads(last_string))
+                except ValueError:
+                    field = None
+        else:
+            last_string = token
+    return "body"
+
+
+async def _too_deep_problem(request: Request) -> JSONResponse:
+    """A body Python's JSON parser gives up on (about 1,000 levels) is a 400 like any other."""
+    field = _deep_field(await request.body())
+    message = f"nested more than {EXTRA_MAX_DEPTH} levels deep"
+    return problem(
+        400,
+        Code.VALIDATION_ERROR,
+        f"Invalid input: {field}.",
+        extra={"errors": [{"field": field, "message": message}]},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through the table above; nothing leaks a traceback."""
 
@@ -119,7 +161,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return _validation_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):
+            return await _too_deep_problem(request)
         code = _CODE_BY_HTTP_STATUS.get(
             exc.status_code, Code.VALIDATION_ERROR if exc.status_code < 500 else Code.INTERNAL_ERROR
         )
