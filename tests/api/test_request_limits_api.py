@@ -1,15 +1,22 @@
-"""Requests the API won't read: data too deep or too large."""
+"""Requests the API won't read: bodies too large or encoded, data too deep."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from ordermill.config import Settings
+from ordermill.db import Database
+from ordermill.web.app import create_app
 from tests.api.helpers import assert_problem, error_fields, get_json
 from tests.factories import api_customer, api_product
+
+MIB = 1024 * 1024
+SIGNUP = {"name": "Grace Hopper", "email": "grace@example.com", "password": "cobol forever!"}
 
 
 def _order(client: TestClient, extra: Any) -> dict[str, Any]:
@@ -29,6 +36,18 @@ def _nested(levels: int) -> str:
 
 def _post_raw(client: TestClient, url: str, body: str | bytes) -> Any:
     return client.post(url, content=body, headers={"Content-Type": "application/json"})
+
+
+def _padded(body: dict[str, Any], size: int) -> bytes:
+    """``body`` as JSON followed by spaces up to exactly ``size`` bytes (still valid JSON)."""
+    raw = json.dumps(body).encode()
+    return raw + b" " * (size - len(raw))
+
+
+def _chunks(raw: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    """The body as a stream: sent chunked, without a Content-Length."""
+    for start in range(0, len(raw), size):
+        yield raw[start : start + size]
 
 
 # ---------------------------------------------------------------- the order's extra data
@@ -106,3 +125,109 @@ def test_a_big_extra_within_the_body_limit_is_a_400_naming_extra(client: TestCli
 
     assert error_fields(assert_problem(response, 400, "validation_error")) == {"extra"}
     assert get_json(client, "/api/orders") == []
+
+
+# ---------------------------------------------------------------- body size
+
+
+def test_the_body_limit_is_one_mib_by_default() -> None:
+    assert Settings().max_body_bytes == MIB
+
+
+def test_a_body_declared_over_the_limit_is_a_413_at_once_without_being_read(
+    anonymous_client: TestClient,
+) -> None:
+    sent: list[int] = []
+
+    def hundred_megabytes() -> Iterator[bytes]:
+        for _ in range(100):
+            sent.append(MIB)
+            yield b" " * MIB
+
+    response = anonymous_client.post(
+        "/api/auth/signup",
+        content=hundred_megabytes(),
+        headers={"Content-Type": "application/json", "Content-Length": str(100 * MIB)},
+    )
+
+    problem = assert_problem(response, 413, "payload_too_large")
+    assert "1048576 bytes" in problem["detail"]
+    assert sent == []  # not a byte of the body was asked for
+
+
+def test_a_body_of_exactly_the_limit_is_read(anonymous_client: TestClient) -> None:
+    response = _post_raw(anonymous_client, "/api/auth/signup", _padded(SIGNUP, MIB))
+
+    assert response.status_code == 201, response.text
+
+
+def test_a_body_one_byte_over_the_limit_is_a_413_and_changes_nothing(
+    anonymous_client: TestClient, client: TestClient
+) -> None:
+    response = _post_raw(anonymous_client, "/api/auth/signup", _padded(SIGNUP, MIB + 1))
+
+    assert_problem(response, 413, "payload_too_large")
+    assert get_json(client, "/api/customers") == []
+
+
+def test_a_chunked_body_is_counted_and_refused_with_413_past_the_limit(
+    anonymous_client: TestClient, client: TestClient
+) -> None:
+    response = anonymous_client.post(
+        "/api/auth/signup",
+        content=_chunks(_padded(SIGNUP, 3 * MIB)),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 413, "payload_too_large")
+    assert get_json(client, "/api/customers") == []
+
+
+def test_a_chunked_body_within_the_limit_is_read(anonymous_client: TestClient) -> None:
+    response = anonymous_client.post(
+        "/api/auth/signup",
+        content=_chunks(_padded(SIGNUP, MIB)),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 201, response.text
+
+
+def test_the_body_limit_is_the_max_body_bytes_setting(database: Database) -> None:
+    settings = Settings(database_url=database.url, max_body_bytes=2048)
+
+    with TestClient(create_app(settings, database), raise_server_exceptions=False) as limited:
+        over = _post_raw(limited, "/api/auth/signup", _padded(SIGNUP, 2049))
+        within = _post_raw(limited, "/api/auth/signup", _padded(SIGNUP, 2048))
+
+    assert_problem(over, 413, "payload_too_large")
+    assert within.status_code == 201, within.text
+
+
+# ---------------------------------------------------------------- content encoding
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "GZIP", "identity, gzip"])
+def test_an_encoded_body_is_a_415_not_read_as_json(
+    anonymous_client: TestClient, client: TestClient, encoding: str
+) -> None:
+    response = anonymous_client.post(
+        "/api/auth/signup",
+        content=json.dumps(SIGNUP).encode(),
+        headers={"Content-Type": "application/json", "Content-Encoding": encoding},
+    )
+
+    problem = assert_problem(response, 415, "unsupported_media_type")
+    assert "Content-Encoding" in problem["detail"]
+    assert get_json(client, "/api/customers") == []
+
+
+def test_an_identity_encoded_body_is_read(anonymous_client: TestClient) -> None:
+    response = anonymous_client.post(
+        "/api/auth/signup",
+        content=json.dumps(SIGNUP).encode(),
+        headers={"Content-Type": "application/json", "Content-Encoding": "identity"},
+    )
+
+    assert response.status_code == 201, response.text

@@ -29,7 +29,7 @@ from ordermill.web.api import (
 )
 from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep
-from ordermill.web.middleware import RejectNulInUrl
+from ordermill.web.middleware import LimitRequestBody, RejectNulInUrl
 from ordermill.web.problems import install_error_handlers
 
 DESCRIPTION = """
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
+    app.add_middleware(LimitRequestBody, max_bytes=settings.max_body_bytes)
     for module in (auth, me, customers, products, carts, orders, workflow, users):
         app.include_router(module.router)
 
