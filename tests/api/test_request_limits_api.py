@@ -1,4 +1,4 @@
-"""Requests the API won't read: bodies too large or encoded, data too deep."""
+"""Requests the API won't read: bodies too large or encoded, data too deep, and 405's Allow."""
 
 from __future__ import annotations
 
@@ -231,3 +231,28 @@ def test_an_identity_encoded_body_is_read(anonymous_client: TestClient) -> None:
     )
 
     assert response.status_code == 201, response.text
+
+
+# ---------------------------------------------------------------- 405 and Allow
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        ("PATCH", "/api/orders", "GET, POST"),
+        ("POST", "/api/orders/1", "GET, PUT, DELETE"),
+        ("PUT", "/api/customers", "GET, POST"),
+        ("POST", "/api/customers/1", "GET, PATCH, DELETE"),
+        ("GET", "/api/customers/1/cart/items/1", "PUT, DELETE"),
+        ("DELETE", "/api/auth/signup", "POST"),
+        ("POST", "/health", "GET"),
+    ],
+)
+def test_a_405_lists_every_method_the_path_has_in_allow(
+    client: TestClient, method: str, url: str, allowed: str
+) -> None:
+    response = client.request(method, url)
+
+    problem = assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allowed
+    assert problem["detail"] == f"{method} is not allowed here; use {allowed}."

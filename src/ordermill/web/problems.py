@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ordermill.errors import (
     Code,
@@ -110,6 +111,26 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at the request's path, for a 405's ``Allow``.
+
+    The router stops at the first route whose path matches, which knows only its
+    own methods; asking every route for each method gives the whole list.
+    """
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 # Strings (with their escapes) and the characters that open, close or name a member.
 _JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}:]')
 
@@ -168,7 +189,12 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, Code.VALIDATION_ERROR if exc.status_code < 500 else Code.INTERNAL_ERROR
         )
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers = {**(headers or {}), "Allow": allowed}
+            detail = f"{request.method} is not allowed here; use {allowed}."
+        return problem(exc.status_code, code, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
