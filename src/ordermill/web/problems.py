@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -19,8 +20,10 @@ from ordermill.errors import (
     OrdermillError,
     TooManyAttempts,
     Unauthenticated,
+    Unavailable,
     kind_of,
 )
+from ordermill.web import outage
 from ordermill.web.schemas import EXTRA_MAX_DEPTH
 
 PROBLEM_JSON = "application/problem+json"
@@ -64,6 +67,8 @@ def _headers_for(error: OrdermillError) -> dict[str, str] | None:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(error, TooManyAttempts):
         return {"Retry-After": str(error.detail.get("retry_after", 60))}
+    if isinstance(error, Unavailable):
+        return {"Retry-After": str(error.detail.get("retry_after", 1))}
     return None
 
 
@@ -195,6 +200,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {**(headers or {}), "Allow": allowed}
             detail = f"{request.method} is not allowed here; use {allowed}."
         return problem(exc.status_code, code, detail, headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        failure = outage.failure_of(exc)
+        if failure is None:
+            raise exc  # a bug: answered below, with its traceback in the log
+        outage.log_failure(failure, exc, request.method, request.url.path)
+        return problem_for(outage.unavailable(failure))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
