@@ -7,9 +7,11 @@ be opened, and one locked by another process beyond the busy timeout.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from ordermill.config import Settings
 from ordermill.db import Database
@@ -187,6 +190,88 @@ def test_health_meets_the_ended_connection_with_503_then_reports_ok(
 
     assert (down.status_code, down.json()["checks"]) == (503, {"database": "unavailable"})
     assert (up.status_code, up.json()) == (200, {"status": "ok", "checks": {"database": "ok"}})
+
+
+class Forwarder:
+    """A port that forwards to PostgreSQL while up: taking it down is an outage."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = _closed_port()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        """Refuse new connections and cut the open ones, as a database restart does."""
+        for sock in [self._listener, *self._sockets]:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+        self._listener = None
+        self._sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self._sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def forwarder(postgres_server: PostgresServer | None) -> Iterator[Forwarder]:
+    if postgres_server is None:
+        pytest.skip("PostgreSQL not configured (set ORDERMILL_TEST_POSTGRES_URL)")
+    admin = postgres_server.admin_url
+    forwarder = Forwarder((admin.host or "127.0.0.1", admin.port or 5432))
+    yield forwarder
+    forwarder.down()
+
+
+def test_the_api_recovers_by_itself_when_the_database_comes_back(
+    pg_database: Database, postgres_server: PostgresServer, forwarder: Forwarder
+) -> None:
+    url = make_url(postgres_server.url).set(host="127.0.0.1", port=forwarder.port)
+    plain = url.render_as_string(hide_password=False)
+    database = Database(plain, Settings(database_url=plain))
+
+    with _client(database) as client:
+        never_up = client.get("/api/products")
+        forwarder.up()
+        up = client.get("/api/products")
+        forwarder.down()
+        cut = client.get("/api/products")
+        still_down = client.get("/health")
+        forwarder.up()
+        back = [client.get("/health"), client.get("/api/products")]
+    database.dispose()
+
+    assert_unavailable(never_up, "The database can't be reached; retry in a moment.")
+    assert up.status_code == 200
+    assert_unavailable(cut, "The connection to the database was lost; retry in a moment.")
+    assert still_down.status_code == 503
+    assert [response.status_code for response in back] == [200, 200]
 
 
 # ---------------------------------------------------------------- SQLite
