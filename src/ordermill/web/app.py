@@ -73,6 +73,8 @@ def _document_only_real_statuses(app: FastAPI) -> None:
 
 
 class Health(BaseModel):
+    """What ``/health`` answers: ``degraded`` (and 503) while a dependency is down."""
+
     status: Literal["ok", "degraded"]
     checks: dict[str, Literal["ok", "unavailable"]] = Field(
         description="Each dependency the API needs (the database): ok or unavailable"
