@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         default=False, description="Test each pooled connection before use (a round trip)"
     )
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, description="SQLite lock wait")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body the API reads; a larger one is refused with 413",
+    )
     page_size_default: int = Field(default=50, ge=1, le=500)
     page_size_max: int = Field(default=500, ge=1, le=10_000)
     log_level: str = Field(default="info", description="Server log level: " + ", ".join(LOG_LEVELS))

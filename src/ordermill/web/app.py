@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Response
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from ordermill import __version__
 from ordermill.config import Settings, get_settings
 from ordermill.db import Database
 from ordermill.domain.access import Permission
 from ordermill.services.accounts import Principal
+from ordermill.web import outage
 from ordermill.web.api import (
     auth,
     carts,
@@ -29,7 +32,8 @@ from ordermill.web.api import (
 )
 from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep
-from ordermill.web.middleware import RejectNulInUrl
+from ordermill.web.http import json_response
+from ordermill.web.middleware import LimitRequestBody, RejectNulInUrl
 from ordermill.web.problems import install_error_handlers
 
 DESCRIPTION = """
@@ -68,6 +72,28 @@ def _document_only_real_statuses(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+class Health(BaseModel):
+    """What ``/health`` answers: ``degraded`` (and 503) while a dependency is down."""
+
+    status: Literal["ok", "degraded"]
+    checks: dict[str, Literal["ok", "unavailable"]] = Field(
+        description="Each dependency the API needs (the database): ok or unavailable"
+    )
+
+
+def _database_check(db: Database) -> Literal["ok", "unavailable"]:
+    try:
+        with db.read() as session:
+            session.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        failure = outage.failure_of(exc)
+        if failure is None:
+            raise
+        outage.log_failure(failure, exc, "GET", "/health")
+        return "unavailable"
+    return "ok"
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app for ``settings`` (defaults to the environment) and ``database``."""
     settings = settings or get_settings()
@@ -90,19 +116,29 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
+    app.add_middleware(LimitRequestBody, max_bytes=settings.max_body_bytes)
     for module in (auth, me, customers, products, carts, orders, workflow, users):
         app.include_router(module.router)
 
     _document_only_real_statuses(app)
 
-    @app.get("/health", tags=["health"], responses=problems())
+    @app.get(
+        "/health",
+        tags=["health"],
+        response_model=Health,
+        responses={
+            **problems(),
+            503: {"model": Health, "description": "A dependency is down (see checks)"},
+        },
+    )
     def health(
         db: DatabaseDep, _caller: Annotated[Principal, requires(Permission.PUBLIC)]
-    ) -> dict[str, str]:
-        """Liveness and database reachability."""
-        with db.read() as session:
-            session.execute(text("SELECT 1"))
-        return {"status": "ok"}
+    ) -> Response:
+        """Liveness and each dependency's state; 503 and "degraded" while one is down."""
+        checks = {"database": _database_check(db)}
+        healthy = all(state == "ok" for state in checks.values())
+        body = Health(status="ok" if healthy else "degraded", checks=checks)
+        return json_response(body, status_code=200 if healthy else 503)
 
     @app.get("/", include_in_schema=False)
     def root(_caller: Annotated[Principal, requires(Permission.PUBLIC)]) -> Response:

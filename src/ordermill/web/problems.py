@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ordermill.errors import (
     Code,
     OrdermillError,
     TooManyAttempts,
     Unauthenticated,
+    Unavailable,
     kind_of,
 )
+from ordermill.web import outage
+from ordermill.web.schemas import EXTRA_MAX_DEPTH
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("ordermill.web")
@@ -60,6 +67,8 @@ def _headers_for(error: OrdermillError) -> dict[str, str] | None:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(error, TooManyAttempts):
         return {"Retry-After": str(error.detail.get("retry_after", 60))}
+    if isinstance(error, Unavailable):
+        return {"Retry-After": str(error.detail.get("retry_after", 1))}
     return None
 
 
@@ -107,6 +116,65 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at the request's path, for a 405's ``Allow``.
+
+    The router stops at the first route whose path matches, which knows only its
+    own methods; asking every route for each method gives the whole list.
+    """
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+# Strings (with their escapes) and the characters that open, close or name a member.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}:]')
+
+
+def _deep_field(body: bytes) -> str:
+    """The top-level member of a JSON body that is nested more than allowed ("body" if none)."""
+    depth = 0
+    field: str | None = None
+    last_string = b'""'
+    for token in _JSON_TOKEN.findall(body):
+        if token in (b"{", b"["):
+            depth += 1
+            if depth > EXTRA_MAX_DEPTH + 1:  # the body itself is the first level
+                return field or "body"
+        elif token in (b"}", b"]"):
+            depth -= 1
+        elif token == b":":
+            if depth == 1:
+                try:
+                    field = str(json.loads(last_string))
+                except ValueError:
+                    field = None
+        else:
+            last_string = token
+    return "body"
+
+
+async def _too_deep_problem(request: Request) -> JSONResponse:
+    """A body Python's JSON parser gives up on (about 1,000 levels) is a 400 like any other."""
+    field = _deep_field(await request.body())
+    message = f"nested more than {EXTRA_MAX_DEPTH} levels deep"
+    return problem(
+        400,
+        Code.VALIDATION_ERROR,
+        f"Invalid input: {field}.",
+        extra={"errors": [{"field": field, "message": message}]},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through the table above; nothing leaks a traceback."""
 
@@ -119,12 +187,27 @@ def install_error_handlers(app: FastAPI) -> None:
         return _validation_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):
+            return await _too_deep_problem(request)
         code = _CODE_BY_HTTP_STATUS.get(
             exc.status_code, Code.VALIDATION_ERROR if exc.status_code < 500 else Code.INTERNAL_ERROR
         )
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers = {**(headers or {}), "Allow": allowed}
+            detail = f"{request.method} is not allowed here; use {allowed}."
+        return problem(exc.status_code, code, detail, headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        failure = outage.failure_of(exc)
+        if failure is None:
+            raise exc  # a bug: answered below, with its traceback in the log
+        outage.log_failure(failure, exc, request.method, request.url.path)
+        return problem_for(outage.unavailable(failure))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

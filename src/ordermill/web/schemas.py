@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime
@@ -200,15 +201,60 @@ class OrderItemIn(RequestModel):
     quantity: Quantity
 
 
+# Store-specific data is kept with the order and sent back with every read of it.
+EXTRA_MAX_DEPTH = 32
+EXTRA_MAX_KEYS = 1000
+EXTRA_MAX_BYTES = 16 * 1024
+
+
+def bounded_extra(value: Any) -> Any:
+    """Refuse store-specific data nested too deeply, with too many keys, or too large.
+
+    Walks the value without recursion, so depth is checked before anything else
+    (the serializer and the storable check) has to descend into it.
+    """
+    if not isinstance(value, dict):
+        return value  # the field's type says what is wrong
+    keys = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > EXTRA_MAX_DEPTH:
+            raise ValueError(f"nested more than {EXTRA_MAX_DEPTH} levels deep")
+        if isinstance(item, dict):
+            keys += len(item)
+            if keys > EXTRA_MAX_KEYS:
+                raise ValueError(f"has more than {EXTRA_MAX_KEYS} keys")
+            children = list(item.values())
+        else:
+            children = item
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > EXTRA_MAX_BYTES:
+        raise ValueError(f"is {size} bytes as JSON; at most {EXTRA_MAX_BYTES} are kept")
+    return value
+
+
 class OrderCreate(RequestModel):
     customer_id: Id
     items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=500)]
     shipping_address: Text | None = None
     note: Text | None = None
-    extra: dict[str, Any] | None = Field(default=None, description="Store-specific data")
+    extra: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            f"Store-specific data: at most {EXTRA_MAX_DEPTH} levels deep, "
+            f"{EXTRA_MAX_KEYS} keys and {EXTRA_MAX_BYTES} bytes as JSON"
+        ),
+    )
     process: bool = Field(default=False, description="Also process the order right away")
     strategy: Strategy = Strategy.ADJUST
     flow: PaymentFlow | None = FlowField
+
+    @field_validator("extra", mode="before")
+    @classmethod
+    def _bounded_extra(cls, value: Any) -> Any:
+        return bounded_extra(value)
 
 
 class OrderProcess(RequestModel):
