@@ -29,6 +29,7 @@ from ordermill.web.api import (
 )
 from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep
+from ordermill.web.docs import install_docs
 from ordermill.web.middleware import RejectNulInUrl
 from ordermill.web.problems import install_error_handlers
 
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -94,6 +97,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.include_router(module.router)
 
     _document_only_real_statuses(app)
+    install_docs(app)
 
     @app.get("/health", tags=["health"], responses=problems())
     def health(
