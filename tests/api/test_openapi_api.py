@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from tests.api.helpers import PROBLEM_JSON
@@ -169,3 +173,46 @@ def test_openapi_documents_422_only_where_a_reused_idempotency_key_can_cause_it(
         *ACTION_ROUTES,
     }
     assert "HTTPValidationError" not in spec.get("components", {}).get("schemas", {})
+
+
+SNAKE_CASE = re.compile(r"^[a-z]+(?:_[a-z]+)*$")
+
+
+def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def test_every_operation_has_a_unique_readable_operation_id(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    ids = [operation["operationId"] for _, _, operation in operations(spec)]
+
+    assert len(ids) == len(set(ids)) == len(ROUTES)
+    for path, _method, operation in operations(spec):
+        operation_id = operation["operationId"]
+        assert SNAKE_CASE.match(operation_id), operation_id
+        assert not operation_id.startswith("api_"), operation_id
+        assert "_api_" not in operation_id, operation_id
+        assert not operation_id.endswith(tuple(f"_{verb}" for verb in HTTP_METHODS)), operation_id
+        assert "_id" not in operation_id, operation_id  # no {order_id}-like path parameter
+        slug = re.sub(r"\W+", "_", path).strip("_")  # FastAPI's default: api_orders_order_id
+        assert "_" not in slug or slug not in operation_id, operation_id
+
+
+def test_operation_ids_name_what_a_client_calls(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    by_route = {(path, method): op["operationId"] for path, method, op in operations(spec)}
+
+    assert by_route[("/api/orders", "post")] == "create_order"
+    assert by_route[("/api/orders", "get")] == "list_orders"
+    assert by_route[("/api/orders/{order_id}", "get")] == "get_order"
+    assert by_route[("/api/orders/{order_id}", "put")] == "process_order"
+    assert by_route[("/api/orders/{order_id}/actions/pay", "post")] == "pay_order"
+    assert by_route[("/api/me/orders", "get")] == "list_my_orders"
+    assert by_route[("/api/auth/token", "post")] == "log_in"
+    assert by_route[("/api/auth/signup", "post")] == "sign_up"
+    assert by_route[("/health", "get")] == "check_health"

@@ -21,6 +21,7 @@ from ordermill.web.api import (
     carts,
     customers,
     me,
+    operation_id,
     orders,
     problems,
     products,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
         docs_url=None,  # served offline by install_docs
         redoc_url=None,
     )
@@ -100,7 +102,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_docs(app)
 
     @app.get("/health", tags=["health"], responses=problems())
-    def health(
+    def check_health(
         db: DatabaseDep, _caller: Annotated[Principal, requires(Permission.PUBLIC)]
     ) -> dict[str, str]:
         """Liveness and database reachability."""

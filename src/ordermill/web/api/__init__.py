@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.routing import APIRoute
+
 from ordermill.errors import KINDS
 from ordermill.web.problems import PROBLEM_JSON
 from ordermill.web.schemas import Problem
@@ -27,3 +29,12 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
             entry["content"] = {PROBLEM_JSON: {}}
         out[status] = entry
     return out
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI ``operationId``: its function's name, such as ``create_order``.
+
+    Generated clients name their functions after it, so route functions are named
+    as a client would call them and are unique across the app.
+    """
+    return route.name

@@ -22,7 +22,7 @@ Staff = Annotated[Principal, requires(Permission.CARTS_MANAGE)]
 
 
 @router.get("", response_model=CartPublic, responses=problems(400, 404, 403))
-def get_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Response:
+def get_customer_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Response:
     """The cart at today's prices, with the stock available for each item."""
     with database.read() as session:
         return json_response(cart_public(carts.get_cart(session, customer_id)))
@@ -31,7 +31,7 @@ def get_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Respo
 @router.put(
     "/items/{product_id}", response_model=CartPublic, responses=problems(400, 404, 409, 403)
 )
-def set_cart_item(
+def set_customer_cart_item(
     customer_id: IdPath,
     product_id: IdPath,
     body: CartItemSet,
@@ -45,7 +45,7 @@ def set_cart_item(
 
 
 @router.delete("/items/{product_id}", response_model=CartPublic, responses=problems(400, 404, 403))
-def remove_cart_item(
+def remove_customer_cart_item(
     customer_id: IdPath, product_id: IdPath, database: DatabaseDep, _staff: Staff
 ) -> Response:
     """Take a product out of the cart."""
@@ -54,7 +54,7 @@ def remove_cart_item(
 
 
 @router.delete("", status_code=204, responses=problems(400, 404, 403))
-def clear_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Response:
+def clear_customer_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Response:
     """Empty the cart."""
     with database.write() as session:
         carts.clear_cart(session, customer_id)
@@ -67,7 +67,7 @@ def clear_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Res
     response_model=OrderPublic,
     responses=problems(400, 404, 409, 422, 403),
 )
-def checkout(
+def check_out_customer_cart(
     customer_id: IdPath,
     request: Request,
     database: DatabaseDep,

@@ -153,7 +153,7 @@ def adjust_balance(
     response_model=list[LedgerEntryPublic],
     responses=problems(400, 401, 403, 404),
 )
-def list_ledger(
+def list_customer_ledger(
     customer_id: IdPath,
     request: Request,
     database: DatabaseDep,

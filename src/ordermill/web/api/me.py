@@ -58,7 +58,7 @@ def _customer_id(me: Principal) -> int:
 
 
 @router.get("", response_model=CustomerPublic, responses=problems(304, 401, 403))
-def get_profile(request: Request, database: DatabaseDep, me: Me) -> Response:
+def get_my_profile(request: Request, database: DatabaseDep, me: Me) -> Response:
     """Your profile and store balance."""
     with database.read() as session:
         public = CustomerPublic.model_validate(catalog.get_customer(session, _customer_id(me)))
@@ -66,7 +66,7 @@ def get_profile(request: Request, database: DatabaseDep, me: Me) -> Response:
 
 
 @router.patch("", response_model=CustomerPublic, responses=problems(400, 401, 403, 409, 412))
-def update_profile(
+def update_my_profile(
     body: CustomerUpdate, request: Request, database: DatabaseDep, me: Me
 ) -> Response:
     """Change your name or email (not your balance)."""
@@ -74,7 +74,7 @@ def update_profile(
 
 
 @router.get("/cart", response_model=CartPublic, responses=problems(401, 403))
-def get_cart(database: DatabaseDep, me: Me) -> Response:
+def get_my_cart(database: DatabaseDep, me: Me) -> Response:
     """Your cart at today's prices."""
     with database.read() as session:
         return json_response(cart_public(carts.get_cart(session, _customer_id(me))))
@@ -85,7 +85,9 @@ def get_cart(database: DatabaseDep, me: Me) -> Response:
     response_model=CartPublic,
     responses=problems(400, 401, 403, 404, 409),
 )
-def set_cart_item(product_id: IdPath, body: CartItemSet, database: DatabaseDep, me: Me) -> Response:
+def set_my_cart_item(
+    product_id: IdPath, body: CartItemSet, database: DatabaseDep, me: Me
+) -> Response:
     """Set how many of a product are in your cart (0 removes it)."""
     with database.write() as session:
         cart = carts.set_cart_item(session, _customer_id(me), product_id, body.quantity)
@@ -95,7 +97,7 @@ def set_cart_item(product_id: IdPath, body: CartItemSet, database: DatabaseDep, 
 @router.delete(
     "/cart/items/{product_id}", response_model=CartPublic, responses=problems(400, 401, 403, 404)
 )
-def remove_cart_item(product_id: IdPath, database: DatabaseDep, me: Me) -> Response:
+def remove_my_cart_item(product_id: IdPath, database: DatabaseDep, me: Me) -> Response:
     """Take a product out of your cart."""
     with database.write() as session:
         return json_response(
@@ -104,7 +106,7 @@ def remove_cart_item(product_id: IdPath, database: DatabaseDep, me: Me) -> Respo
 
 
 @router.delete("/cart", status_code=204, responses=problems(401, 403))
-def clear_cart(database: DatabaseDep, me: Me) -> Response:
+def clear_my_cart(database: DatabaseDep, me: Me) -> Response:
     """Empty your cart."""
     with database.write() as session:
         carts.clear_cart(session, _customer_id(me))
@@ -117,7 +119,7 @@ def clear_cart(database: DatabaseDep, me: Me) -> Response:
     response_model=OrderPublic,
     responses=problems(400, 401, 403, 404, 409, 422),
 )
-def checkout(
+def check_out_my_cart(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
@@ -146,7 +148,7 @@ def checkout(
 
 
 @router.get("/orders", response_model=list[OrderPublic], responses=problems(400, 401, 403))
-def list_orders(
+def list_my_orders(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
@@ -168,7 +170,7 @@ def list_orders(
 @router.get(
     "/orders/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 401, 403, 404)
 )
-def get_order(order_id: IdPath, request: Request, database: DatabaseDep, me: Me) -> Response:
+def get_my_order(order_id: IdPath, request: Request, database: DatabaseDep, me: Me) -> Response:
     """One of your orders (another customer's is not found)."""
     with database.read() as session:
         view = order_service.get_order(session, order_id)
@@ -182,7 +184,7 @@ def get_order(order_id: IdPath, request: Request, database: DatabaseDep, me: Me)
     response_model=ActionsPublic,
     responses=problems(400, 401, 403, 404),
 )
-def list_order_actions(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
+def list_my_order_actions(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
     """What you may do with your order yourself (cancel it before it is paid), and why not."""
     with database.read() as session:
         view, verdicts = workflow.actions(session, order_id, customer_id=_customer_id(me))
@@ -194,7 +196,7 @@ def list_order_actions(order_id: IdPath, database: DatabaseDep, me: Me) -> Respo
     response_model=OrderPublic,
     responses=problems(400, 401, 403, 404, 409, 422),
 )
-def cancel_order(
+def cancel_my_order(
     order_id: IdPath,
     request: Request,
     database: DatabaseDep,
@@ -222,7 +224,7 @@ def cancel_order(
     response_model=list[EventPublic],
     responses=problems(400, 401, 403, 404),
 )
-def list_order_events(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
+def list_my_order_events(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
     """Your order's timeline (without the store's internal notes)."""
     with database.read() as session:
         events = timeline.list_events(session, order_id, customer_id=_customer_id(me))
@@ -230,7 +232,7 @@ def list_order_events(order_id: IdPath, database: DatabaseDep, me: Me) -> Respon
 
 
 @router.get("/ledger", response_model=list[LedgerEntryPublic], responses=problems(400, 401, 403))
-def list_ledger(
+def list_my_ledger(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,

@@ -70,7 +70,7 @@ def update_user(
     response_model=list[ApiTokenPublic],
     responses=problems(400, 401, 403, 404),
 )
-def list_tokens(user_id: IdPath, database: DatabaseDep, _admin: Admin) -> Response:
+def list_user_tokens(user_id: IdPath, database: DatabaseDep, _admin: Admin) -> Response:
     """A user's integration tokens (never the token itself)."""
     with database.read() as session:
         user = accounts.get_user(session, user_id)
@@ -84,7 +84,7 @@ def list_tokens(user_id: IdPath, database: DatabaseDep, _admin: Admin) -> Respon
     response_model=ApiTokenIssued,
     responses=problems(400, 401, 403, 404),
 )
-def create_token(
+def create_user_token(
     user_id: IdPath, body: ApiTokenCreate, database: DatabaseDep, _admin: Admin
 ) -> Response:
     """A long-lived token for an integration; the response shows it once."""
@@ -108,7 +108,7 @@ def revoke_token(token_id: IdPath, database: DatabaseDep, _admin: Admin) -> Resp
 
 
 @router.get("/api/audit", response_model=list[AuditEntryPublic], responses=problems(400, 401, 403))
-def list_audit(
+def list_audit_entries(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,

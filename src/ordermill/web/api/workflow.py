@@ -72,7 +72,7 @@ def get_workflow(_anyone: Annotated[Principal, requires(Permission.PUBLIC)]) -> 
     response_model=ActionsPublic,
     responses=problems(400, 403, 404),
 )
-def list_actions(
+def list_order_actions(
     order_id: IdPath, database: DatabaseDep, settings: SettingsDep, _reader: Reader
 ) -> Response:
     """Every action with `allowed` and, when not, the reason code and a message."""
@@ -86,7 +86,7 @@ def list_actions(
     response_model=OrderPublic,
     responses=ACTION_ERRORS,
 )
-def process(
+def process_order_action(
     order_id: IdPath,
     request: Request,
     database: DatabaseDep,
@@ -114,7 +114,7 @@ def process(
 @router.post(
     "/api/orders/{order_id}/actions/pay", response_model=OrderPublic, responses=ACTION_ERRORS
 )
-def pay(
+def pay_order(
     order_id: IdPath,
     body: PayAction,
     request: Request,
@@ -143,7 +143,7 @@ def pay(
 @router.post(
     "/api/orders/{order_id}/actions/fulfill", response_model=OrderPublic, responses=ACTION_ERRORS
 )
-def fulfill(
+def fulfill_order(
     order_id: IdPath,
     request: Request,
     database: DatabaseDep,
@@ -172,7 +172,7 @@ def fulfill(
 @router.post(
     "/api/orders/{order_id}/actions/deliver", response_model=OrderPublic, responses=ACTION_ERRORS
 )
-def deliver(
+def deliver_order(
     order_id: IdPath,
     request: Request,
     database: DatabaseDep,
@@ -193,7 +193,7 @@ def deliver(
 @router.post(
     "/api/orders/{order_id}/actions/cancel", response_model=OrderPublic, responses=ACTION_ERRORS
 )
-def cancel(
+def cancel_order(
     order_id: IdPath,
     body: CancelAction,
     request: Request,
@@ -258,7 +258,7 @@ def return_order(
     response_model=list[EventPublic],
     responses=problems(400, 403, 404),
 )
-def list_events(order_id: IdPath, database: DatabaseDep, _reader: Reader) -> Response:
+def list_order_events(order_id: IdPath, database: DatabaseDep, _reader: Reader) -> Response:
     """The order's timeline, oldest first, with time and actor; staff notes included."""
     with database.read() as session:
         events = timeline.list_events(session, order_id)
@@ -271,7 +271,9 @@ def list_events(order_id: IdPath, database: DatabaseDep, _reader: Reader) -> Res
     response_model=EventPublic,
     responses=problems(400, 403, 404),
 )
-def add_note(order_id: IdPath, body: NoteCreate, database: DatabaseDep, writer: Writer) -> Response:
+def add_order_note(
+    order_id: IdPath, body: NoteCreate, database: DatabaseDep, writer: Writer
+) -> Response:
     """Add a note to the timeline: `staff` only, or visible to the `customer`."""
     with database.write() as session:
         event = timeline.add_note(
