@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
+from ordermill.domain.access import Permission, Role, allows
+from ordermill.errors import CATALOGUE, KINDS, Code
 from tests.api.helpers import PROBLEM_JSON
 
 ROUTES = {
@@ -216,3 +220,135 @@ def test_operation_ids_name_what_a_client_calls(client: TestClient) -> None:
     assert by_route[("/api/auth/token", "post")] == "log_in"
     assert by_route[("/api/auth/signup", "post")] == "sign_up"
     assert by_route[("/health", "get")] == "check_health"
+
+
+# ---------------------------------------------------------------- errors and security
+
+PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
+
+
+def test_every_error_response_is_problem_json_with_the_problem_schema(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    errors = [
+        (path, method, status, response)
+        for path, method, operation in operations(spec)
+        for status, response in operation["responses"].items()
+        if int(status) >= 400
+    ]
+
+    assert len(errors) > len(ROUTES)
+    for path, method, status, response in errors:
+        assert response["content"] == {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}, (
+            path,
+            method,
+            status,
+        )
+
+
+def test_error_descriptions_come_from_the_catalogue_with_every_code_of_the_status(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+
+    for path, method, operation in operations(spec):
+        for status, response in operation["responses"].items():
+            if int(status) < 400:
+                continue
+            kinds = [info for info in KINDS.values() if info.status == int(status)]
+            codes = [code for code, info in CATALOGUE.items() if KINDS[info.kind] in kinds]
+            assert kinds, (path, method, status)
+            assert response["description"].startswith(kinds[0].description), response
+            for code in codes:
+                assert f"`{code}`" in response["description"], (path, method, status, code)
+    conflict = spec["paths"]["/api/orders/{order_id}"]["put"]["responses"]["409"]["description"]
+    assert conflict.startswith("Conflict with the current state. Codes: `conflict`, ")
+    assert "`insufficient_stock`" in conflict
+
+
+def test_the_problem_schema_lists_every_code_and_the_fields_of_a_400(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+
+    problem = schemas["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail", "code"}
+    assert problem["properties"]["code"]["$ref"] == "#/components/schemas/Code"
+    assert set(schemas["Code"]["enum"]) == {str(code) for code in Code}
+    items = problem["properties"]["errors"]["anyOf"][0]["items"]
+    assert items == {"$ref": "#/components/schemas/ProblemField"}
+    assert set(schemas["ProblemField"]["required"]) == {"field", "message"}
+
+
+def declared_permission(dependant: Any) -> Permission:
+    """The one permission ``requires(...)`` recorded in a route's dependencies."""
+    pending = list(dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        permission = getattr(dependency.call, "permission", None)
+        if permission is not None:
+            return Permission(permission)
+        pending.extend(dependency.dependencies)
+    raise AssertionError("no permission declared")
+
+
+def permissions_by_operation(app: FastAPI) -> dict[tuple[str, str], Permission]:
+    return {
+        (str(context.path_format), method.lower()): declared_permission(context.dependant)
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute) and context.include_in_schema
+        for method in context.methods or ()
+    }
+
+
+# Statuses a public operation answers for its own reason, not for a permission check.
+OWN_REASONS = {
+    ("/api/auth/token", "post"): {"401"},  # invalid_credentials
+    ("/api/auth/signup", "post"): {"403"},  # signup_disabled
+}
+BEARER = [{"OAuth2PasswordBearer": []}]
+
+
+def test_only_operations_anonymous_callers_may_not_use_declare_the_bearer_scheme(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    app = cast(FastAPI, client.app)
+
+    permissions = permissions_by_operation(app)
+
+    assert set(permissions) == ROUTES
+    for path, method, operation in operations(spec):
+        permission = permissions[(path, method)]
+        statuses = set(operation["responses"]) - OWN_REASONS.get((path, method), set())
+        if allows(Role.ANONYMOUS, permission):
+            assert "security" not in operation, (path, method)
+            assert not statuses & {"401", "403"}, (path, method)
+            continue
+        assert operation["security"] == BEARER, (path, method)
+        assert "401" in statuses, (path, method)
+        some_role_lacks_it = not all(
+            allows(role, permission) for role in Role if role is not Role.ANONYMOUS
+        )
+        assert ("403" in statuses) == some_role_lacks_it, (path, method)
+
+
+def test_public_operations_show_no_lock(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    public = {
+        (path, method)
+        for path, method, operation in operations(spec)
+        if "security" not in operation
+    }
+
+    assert public == {
+        ("/health", "get"),
+        ("/api/auth/signup", "post"),
+        ("/api/auth/token", "post"),
+        ("/api/products", "get"),
+        ("/api/products/{product_id}", "get"),
+        ("/api/workflow", "get"),
+    }
+    whoami = spec["paths"]["/api/auth/whoami"]["get"]["responses"]
+    assert {"401"} <= set(whoami)
+    assert "403" not in whoami  # every signed-in role may ask who it is
+    assert "403" in spec["paths"]["/api/users"]["get"]["responses"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import FastAPI, Response
 from fastapi.responses import RedirectResponse
@@ -32,42 +31,19 @@ from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep
 from ordermill.web.docs import install_docs
 from ordermill.web.middleware import RejectNulInUrl
+from ordermill.web.openapi import install_openapi
 from ordermill.web.problems import install_error_handlers
 
 DESCRIPTION = """
 Order management for independent online stores.
 
 * Money is a decimal string (`"12.50"`); send a number or a string with at most 2 decimals.
-* Every error is `application/problem+json` with a stable `code`.
+* Every error is `application/problem+json` with a stable `code` (the `Code` schema lists them).
+* Operations with a lock need a bearer token (*Authorize*); the catalog, the workflow,
+  sign-up, login and `/health` don't.
 * `POST /api/orders`, checkout and `PUT /api/orders/{id}` accept an `Idempotency-Key` header.
 * Lists are paginated: `limit`, and a `Link: <…>; rel="next"` header with a cursor.
 """
-
-
-def _document_only_real_statuses(app: FastAPI) -> None:
-    """Drop the 422 FastAPI documents on every route with input: ours answer 400.
-
-    Routes that really answer 422 (a reused Idempotency-Key) list it themselves,
-    as problem+json.
-    """
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                responses = operation.get("responses", {})
-                if "HTTPValidationError" in json.dumps(responses.get("422", {})):
-                    del responses["422"]
-        components = schema.get("components", {}).get("schemas", {})
-        for unused in ("HTTPValidationError", "ValidationError"):
-            components.pop(unused, None)
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -98,7 +74,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for module in (auth, me, customers, products, carts, orders, workflow, users):
         app.include_router(module.router)
 
-    _document_only_real_statuses(app)
+    install_openapi(app)
     install_docs(app)
 
     @app.get("/health", tags=["health"], responses=problems())

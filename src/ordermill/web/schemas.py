@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, fi
 from ordermill.domain.money import format_amount, parse_amount
 from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import Action, PaymentFlow
-from ordermill.errors import InvalidInput
+from ordermill.errors import Code, InvalidInput
 
 Money = Annotated[
     int,
@@ -398,13 +398,22 @@ class ReorderPublic(BaseModel):
     unavailable: list[ReorderUnavailable]
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
+class ProblemField(BaseModel):
+    """One wrong input of a 400: which field, and what is wrong with it."""
 
-    type: str
+    field: str = Field(description="The field (a dotted path into the body), query or header")
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with the stable ``code`` to act on."""
+
+    type: str = Field(description="/problems/{code}")
     title: str
     status: int
-    detail: str
-    code: str
-    errors: list[dict[str, Any]] | None = None
-    short_lines: list[dict[str, Any]] | None = None
+    detail: str = Field(description="What went wrong, for people")
+    code: Code = Field(description="Stable: what went wrong, for programs")
+    errors: list[ProblemField] | None = Field(default=None, description="400: every wrong input")
+    short_lines: list[dict[str, Any]] | None = Field(
+        default=None, description="insufficient_stock: the lines that are short"
+    )

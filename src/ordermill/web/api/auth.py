@@ -75,7 +75,7 @@ def log_in(
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/logout", status_code=204, responses=problems(401))
+@router.post("/logout", status_code=204, responses=problems())
 def log_out(
     database: DatabaseDep, caller: Annotated[Principal, requires(Permission.SESSION)]
 ) -> Response:
@@ -86,7 +86,7 @@ def log_out(
     return Response(status_code=204)
 
 
-@router.get("/whoami", response_model=WhoAmI, responses=problems(401))
+@router.get("/whoami", response_model=WhoAmI, responses=problems())
 def who_am_i(caller: Annotated[Principal, requires(Permission.SESSION)]) -> Response:
     """The signed-in user."""
     assert caller.user_id is not None

@@ -57,7 +57,7 @@ def _customer_id(me: Principal) -> int:
     return me.customer_id
 
 
-@router.get("", response_model=CustomerPublic, responses=problems(304, 401, 403))
+@router.get("", response_model=CustomerPublic, responses=problems(304))
 def get_my_profile(request: Request, database: DatabaseDep, me: Me) -> Response:
     """Your profile and store balance."""
     with database.read() as session:
@@ -65,7 +65,7 @@ def get_my_profile(request: Request, database: DatabaseDep, me: Me) -> Response:
     return resource_response(request, public)
 
 
-@router.patch("", response_model=CustomerPublic, responses=problems(400, 401, 403, 409, 412))
+@router.patch("", response_model=CustomerPublic, responses=problems(400, 409, 412))
 def update_my_profile(
     body: CustomerUpdate, request: Request, database: DatabaseDep, me: Me
 ) -> Response:
@@ -73,7 +73,7 @@ def update_my_profile(
     return patch_customer(request, database, _customer_id(me), body, me)
 
 
-@router.get("/cart", response_model=CartPublic, responses=problems(401, 403))
+@router.get("/cart", response_model=CartPublic, responses=problems())
 def get_my_cart(database: DatabaseDep, me: Me) -> Response:
     """Your cart at today's prices."""
     with database.read() as session:
@@ -83,7 +83,7 @@ def get_my_cart(database: DatabaseDep, me: Me) -> Response:
 @router.put(
     "/cart/items/{product_id}",
     response_model=CartPublic,
-    responses=problems(400, 401, 403, 404, 409),
+    responses=problems(400, 404, 409),
 )
 def set_my_cart_item(
     product_id: IdPath, body: CartItemSet, database: DatabaseDep, me: Me
@@ -94,9 +94,7 @@ def set_my_cart_item(
         return json_response(cart_public(cart))
 
 
-@router.delete(
-    "/cart/items/{product_id}", response_model=CartPublic, responses=problems(400, 401, 403, 404)
-)
+@router.delete("/cart/items/{product_id}", response_model=CartPublic, responses=problems(400, 404))
 def remove_my_cart_item(product_id: IdPath, database: DatabaseDep, me: Me) -> Response:
     """Take a product out of your cart."""
     with database.write() as session:
@@ -105,7 +103,7 @@ def remove_my_cart_item(product_id: IdPath, database: DatabaseDep, me: Me) -> Re
         )
 
 
-@router.delete("/cart", status_code=204, responses=problems(401, 403))
+@router.delete("/cart", status_code=204, responses=problems())
 def clear_my_cart(database: DatabaseDep, me: Me) -> Response:
     """Empty your cart."""
     with database.write() as session:
@@ -117,7 +115,7 @@ def clear_my_cart(database: DatabaseDep, me: Me) -> Response:
     "/cart/checkout",
     status_code=201,
     response_model=OrderPublic,
-    responses=problems(400, 401, 403, 404, 409, 422),
+    responses=problems(400, 404, 409, 422),
 )
 def check_out_my_cart(
     request: Request,
@@ -147,7 +145,7 @@ def check_out_my_cart(
     return run_idempotent(database, request, idempotency_key, payload, work, owner=me)
 
 
-@router.get("/orders", response_model=list[OrderPublic], responses=problems(400, 401, 403))
+@router.get("/orders", response_model=list[OrderPublic], responses=problems(400))
 def list_my_orders(
     request: Request,
     database: DatabaseDep,
@@ -167,9 +165,7 @@ def list_my_orders(
     return page_response(request, page, [order_public(view) for view in page.items])
 
 
-@router.get(
-    "/orders/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 401, 403, 404)
-)
+@router.get("/orders/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404))
 def get_my_order(order_id: IdPath, request: Request, database: DatabaseDep, me: Me) -> Response:
     """One of your orders (another customer's is not found)."""
     with database.read() as session:
@@ -182,7 +178,7 @@ def get_my_order(order_id: IdPath, request: Request, database: DatabaseDep, me: 
 @router.get(
     "/orders/{order_id}/actions",
     response_model=ActionsPublic,
-    responses=problems(400, 401, 403, 404),
+    responses=problems(400, 404),
 )
 def list_my_order_actions(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
     """What you may do with your order yourself (cancel it before it is paid), and why not."""
@@ -194,7 +190,7 @@ def list_my_order_actions(order_id: IdPath, database: DatabaseDep, me: Me) -> Re
 @router.post(
     "/orders/{order_id}/actions/cancel",
     response_model=OrderPublic,
-    responses=problems(400, 401, 403, 404, 409, 422),
+    responses=problems(400, 404, 409, 422),
 )
 def cancel_my_order(
     order_id: IdPath,
@@ -222,7 +218,7 @@ def cancel_my_order(
 @router.get(
     "/orders/{order_id}/events",
     response_model=list[EventPublic],
-    responses=problems(400, 401, 403, 404),
+    responses=problems(400, 404),
 )
 def list_my_order_events(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
     """Your order's timeline (without the store's internal notes)."""
@@ -231,7 +227,7 @@ def list_my_order_events(order_id: IdPath, database: DatabaseDep, me: Me) -> Res
     return json_response([event_public(event) for event in events])
 
 
-@router.get("/ledger", response_model=list[LedgerEntryPublic], responses=problems(400, 401, 403))
+@router.get("/ledger", response_model=list[LedgerEntryPublic], responses=problems(400))
 def list_my_ledger(
     request: Request,
     database: DatabaseDep,

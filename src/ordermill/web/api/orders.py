@@ -34,7 +34,7 @@ Reader = Annotated[Principal, requires(Permission.ORDERS_READ)]
 Writer = Annotated[Principal, requires(Permission.ORDERS_WRITE)]
 
 
-@router.get("", response_model=list[OrderPublic], responses=problems(400, 403))
+@router.get("", response_model=list[OrderPublic], responses=problems(400))
 def list_orders(
     request: Request,
     database: DatabaseDep,
@@ -80,7 +80,7 @@ def _utc(moment: datetime | None, field: str) -> datetime | None:
 
 
 @router.post(
-    "", status_code=201, response_model=OrderPublic, responses=problems(400, 404, 409, 422, 403)
+    "", status_code=201, response_model=OrderPublic, responses=problems(400, 404, 409, 422)
 )
 def create_order(
     body: OrderCreate,
@@ -124,9 +124,7 @@ def create_order(
     return run_idempotent(database, request, idempotency_key, payload, work, owner=writer)
 
 
-@router.get(
-    "/by-number/{number}", response_model=OrderPublic, responses=problems(304, 400, 404, 403)
-)
+@router.get("/by-number/{number}", response_model=OrderPublic, responses=problems(304, 400, 404))
 def get_order_by_number(
     number: str, request: Request, database: DatabaseDep, _reader: Reader
 ) -> Response:
@@ -136,7 +134,7 @@ def get_order_by_number(
     return resource_response(request, order_public(view))
 
 
-@router.get("/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404, 403))
+@router.get("/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404))
 def get_order(
     order_id: IdPath, request: Request, database: DatabaseDep, _reader: Reader
 ) -> Response:
@@ -146,7 +144,7 @@ def get_order(
     return resource_response(request, order_public(view))
 
 
-@router.put("/{order_id}", response_model=OrderPublic, responses=problems(400, 404, 409, 422, 403))
+@router.put("/{order_id}", response_model=OrderPublic, responses=problems(400, 404, 409, 422))
 def process_order(
     order_id: IdPath,
     body: OrderProcess,
@@ -180,7 +178,7 @@ def process_order(
     )
 
 
-@router.delete("/{order_id}", status_code=204, responses=problems(400, 404, 409, 403))
+@router.delete("/{order_id}", status_code=204, responses=problems(400, 404, 409))
 def delete_order(order_id: IdPath, database: DatabaseDep, writer: Writer) -> Response:
     """Delete a pending order; a processed one is kept (409)."""
     with database.write() as session:

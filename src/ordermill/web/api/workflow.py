@@ -42,7 +42,7 @@ from ordermill.web.schemas import (
 router = APIRouter(tags=["workflow"])
 Reader = Annotated[Principal, requires(Permission.ORDERS_READ)]
 Writer = Annotated[Principal, requires(Permission.ORDERS_WRITE)]
-ACTION_ERRORS = problems(400, 403, 404, 409, 422)
+ACTION_ERRORS = problems(400, 404, 409, 422)
 
 
 def take_action(
@@ -70,7 +70,7 @@ def get_workflow(_anyone: Annotated[Principal, requires(Permission.PUBLIC)]) -> 
 @router.get(
     "/api/orders/{order_id}/actions",
     response_model=ActionsPublic,
-    responses=problems(400, 403, 404),
+    responses=problems(400, 404),
 )
 def list_order_actions(
     order_id: IdPath, database: DatabaseDep, settings: SettingsDep, _reader: Reader
@@ -256,7 +256,7 @@ def return_order(
 @router.get(
     "/api/orders/{order_id}/events",
     response_model=list[EventPublic],
-    responses=problems(400, 403, 404),
+    responses=problems(400, 404),
 )
 def list_order_events(order_id: IdPath, database: DatabaseDep, _reader: Reader) -> Response:
     """The order's timeline, oldest first, with time and actor; staff notes included."""
@@ -269,7 +269,7 @@ def list_order_events(order_id: IdPath, database: DatabaseDep, _reader: Reader) 
     "/api/orders/{order_id}/notes",
     status_code=201,
     response_model=EventPublic,
-    responses=problems(400, 403, 404),
+    responses=problems(400, 404),
 )
 def add_order_note(
     order_id: IdPath, body: NoteCreate, database: DatabaseDep, writer: Writer
@@ -289,7 +289,7 @@ def add_order_note(
 @router.post(
     "/api/orders/{order_id}/reorder",
     response_model=ReorderPublic,
-    responses=problems(400, 403, 404),
+    responses=problems(400, 404),
 )
 def reorder(
     order_id: IdPath,
