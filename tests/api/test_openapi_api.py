@@ -6,13 +6,18 @@ import re
 from collections.abc import Iterator
 from typing import Any, cast
 
+import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from ordermill.domain.access import Permission, Role, allows
-from ordermill.errors import CATALOGUE, KINDS, Code
-from tests.api.helpers import PROBLEM_JSON
+from ordermill.domain.money import MAX_AMOUNT_MINOR, parse_amount
+from ordermill.domain.orders import format_order_number, parse_order_number
+from ordermill.errors import CATALOGUE, KINDS, Code, InvalidInput
+from ordermill.services.idempotency import MAX_KEY_LENGTH, validate_key
+from ordermill.web.schemas import PLAIN_TEXT
+from tests.api.helpers import PROBLEM_JSON, assert_problem, error_fields
 
 ROUTES = {
     ("/api/customers", "get"),
@@ -352,3 +357,113 @@ def test_public_operations_show_no_lock(client: TestClient) -> None:
     assert {"401"} <= set(whoami)
     assert "403" not in whoami  # every signed-in role may ask who it is
     assert "403" in spec["paths"]["/api/users"]["get"]["responses"]
+
+
+# ---------------------------------------------------------------- the limits the server enforces
+
+
+def string_branch(schema: dict[str, Any]) -> dict[str, Any]:
+    if schema.get("type") == "string":
+        return schema
+    (branch,) = [b for b in schema.get("anyOf", ()) if b.get("type") == "string"]
+    return branch
+
+
+def test_the_idempotency_key_declares_the_length_and_characters_the_server_accepts(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    (header,) = [
+        p
+        for p in spec["paths"]["/api/orders"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    ]
+
+    key = string_branch(header["schema"])
+
+    assert (key["minLength"], key["maxLength"]) == (1, MAX_KEY_LENGTH)
+    pattern = re.compile(key["pattern"])
+    for accepted in ("order-42", "a b", "~!", "x" * MAX_KEY_LENGTH):
+        assert pattern.match(accepted)
+        assert validate_key(accepted) == accepted
+    for refused in ("", " ", "tab\there", "bell\x07"):
+        assert not pattern.match(refused)
+        with pytest.raises(InvalidInput):
+            validate_key(refused)
+
+
+def test_money_in_declares_the_largest_amount_the_server_accepts(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+
+    price = schemas["ProductCreate"]["properties"]["price"]["anyOf"]
+    number = next(b for b in price if b["type"] == "number")
+    text = re.compile(next(b for b in price if b["type"] == "string")["pattern"])
+
+    assert number["maximum"] == MAX_AMOUNT_MINOR / 100
+    assert number["minimum"] == 0
+    assert parse_amount(number["maximum"], field="price") == MAX_AMOUNT_MINOR
+    assert text.match("99999999999.99")
+    assert parse_amount("99999999999.99", field="price") < MAX_AMOUNT_MINOR
+    for refused in ("-1", "1.234", "1e5", "100000000000.01"):
+        assert not text.match(refused), refused
+    signed = schemas["BalanceAdjust"]["properties"]["amount"]["anyOf"]
+    assert re.match(next(b for b in signed if b["type"] == "string")["pattern"], "-12.50")
+    assert next(b for b in signed if b["type"] == "number")["minimum"] == -MAX_AMOUNT_MINOR / 100
+
+
+def test_quantities_declare_their_bounds(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+
+    line = schemas["OrderItemIn"]["properties"]["quantity"]
+    cart = schemas["CartItemSet"]["properties"]["quantity"]
+
+    assert (line["minimum"], line["maximum"]) == (1, 1_000_000)
+    assert (cart["minimum"], cart["maximum"]) == (0, 1_000_000)
+    assert schemas["OrderCreate"]["properties"]["items"]["maxItems"] == 500
+
+
+def test_the_order_number_declares_its_pattern(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    (number,) = spec["paths"]["/api/orders/by-number/{number}"]["get"]["parameters"]
+
+    pattern = re.compile(number["schema"]["pattern"])
+
+    assert pattern.match(format_order_number(2026, 1))
+    assert pattern.match("2026-123456")
+    for refused in ("2026-1", "26-00001", "2026-0000a", "abc"):
+        assert not pattern.match(refused)
+        with pytest.raises(InvalidInput):
+            parse_order_number(refused)
+
+
+def test_every_free_text_field_of_a_request_refuses_control_characters_in_its_pattern(
+    client: TestClient,
+) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    plain = re.compile(PLAIN_TEXT)
+
+    free_text = [
+        (name, field, string)
+        for name, schema in schemas.items()
+        if schema.get("additionalProperties") is False  # request bodies refuse unknown fields
+        for field, prop in schema["properties"].items()
+        for string in [b for b in (prop, *prop.get("anyOf", ())) if b.get("type") == "string"]
+        if not string.keys() & {"format", "enum"}
+    ]
+
+    assert ("OrderCreate", "note") in {(name, field) for name, field, _ in free_text}
+    for name, field, string in free_text:
+        assert "pattern" in string, (name, field)
+        if string["pattern"] == PLAIN_TEXT:  # not a SKU, an amount, a choice
+            assert "maxLength" in string, (name, field)
+    assert plain.match("two lines\nand a\ttab")
+    assert not plain.match("nul\x00")
+    assert not plain.match("escape\x1b[0m")
+
+
+def test_a_body_with_a_control_character_is_refused_as_the_pattern_says(
+    client: TestClient,
+) -> None:
+    response = client.post("/api/customers", json={"name": "bell\x07", "email": "b@example.com"})
+
+    assert error_fields(assert_problem(response, 400, "validation_error")) == {"name"}

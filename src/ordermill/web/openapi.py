@@ -8,6 +8,8 @@ error catalogue and the permission table, so neither is repeated by hand:
   it can carry (from ``errors.CATALOGUE``);
 * an operation declares the bearer scheme and 401 only when anonymous callers
   lack its permission, and 403 when a signed-in role does (``domain.access``);
+* an optional parameter's string limits (the Idempotency-Key's length and
+  characters) sit on its string branch, where generated clients look for them;
 * the 422 FastAPI lists on every route with input is dropped: validation
   answers 400, and the routes that really answer 422 list it themselves.
 """
@@ -45,6 +47,19 @@ def describe(status: int) -> str:
     return f"{'; or '.join(meanings)}. Codes: {codes}."
 
 
+STRING_LIMITS = ("minLength", "maxLength", "pattern")
+
+
+def _limits_on_the_string(parameter: dict[str, Any]) -> None:
+    """Move an optional parameter's string limits into its string branch, where clients look."""
+    schema = parameter.get("schema", {})
+    strings = [branch for branch in schema.get("anyOf", ()) if branch.get("type") == "string"]
+    if len(strings) == 1:
+        for key in STRING_LIMITS:
+            if key in schema:
+                strings[0][key] = schema.pop(key)
+
+
 def _operations(app: FastAPI) -> Iterator[tuple[str, str, Permission | None]]:
     """Each operation of the document: path, method and the permission it needs."""
     for context in iter_route_contexts(app.routes):
@@ -61,6 +76,8 @@ def _finish(app: FastAPI, schema: dict[str, Any]) -> None:
         operation = paths.get(path, {}).get(method)
         if operation is None:
             continue
+        for parameter in operation.get("parameters", ()):
+            _limits_on_the_string(parameter)
         responses: dict[str, Any] = operation.setdefault("responses", {})
         if "HTTPValidationError" in json.dumps(responses.get("422", {})):
             del responses["422"]

@@ -9,7 +9,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, field_validator
 
-from ordermill.domain.money import format_amount, parse_amount
+from ordermill.domain.money import (
+    MAX_AMOUNT_MINOR,
+    MINOR_PER_MAJOR,
+    format_amount,
+    parse_amount,
+)
 from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import Action, PaymentFlow
 from ordermill.errors import Code, InvalidInput
@@ -36,6 +41,8 @@ def amount_field(value: Any, field: str, *, allow_negative: bool = False) -> int
 # Tabs and line breaks are text; other control characters are not, and PostgreSQL
 # can't store NUL at all.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The same rule as a JSON Schema pattern, declared on every free text field of a request.
+PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
 def reject_unstorable(value: Any) -> Any:
@@ -60,10 +67,25 @@ def reject_unstorable(value: Any) -> Any:
     return value
 
 
+def _declare_plain_text(schema: dict[str, Any]) -> None:
+    """Give every free text property the pattern ``reject_unstorable`` enforces."""
+    for prop in schema.get("properties", {}).values():
+        for variant in (prop, *prop.get("anyOf", ())):
+            if variant.get("type") == "string" and not variant.keys() & {
+                "pattern",
+                "format",
+                "enum",
+                "const",
+            }:
+                variant["pattern"] = PLAIN_TEXT
+
+
 class RequestModel(BaseModel):
     """A request body: unknown fields and unstorable values are refused (400)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=_declare_plain_text
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -71,15 +93,24 @@ class RequestModel(BaseModel):
         return reject_unstorable(value)
 
 
-AmountIn = Annotated[
-    Any,
-    Field(
-        json_schema_extra={
-            "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}, {"type": "number"}],
-            "example": "12.50",
-        }
-    ),
-]
+_MAX_MAJOR = MAX_AMOUNT_MINOR // MINOR_PER_MAJOR
+
+
+def _amount_schema(*, signed: bool) -> dict[str, Any]:
+    """Money in: a number, or a decimal string with at most 2 decimals, up to the maximum."""
+    sign = "-?" if signed else ""
+    digits = len(str(_MAX_MAJOR)) - 1  # 99999999999.99 is the largest with every digit free
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": rf"^{sign}\d{{1,{digits}}}(\.\d{{1,2}})?$"},
+            {"type": "number", "minimum": -_MAX_MAJOR if signed else 0, "maximum": _MAX_MAJOR},
+        ],
+        "example": "12.50",
+    }
+
+
+AmountIn = Annotated[Any, Field(json_schema_extra=_amount_schema(signed=False))]
+SignedAmountIn = Annotated[Any, Field(json_schema_extra=_amount_schema(signed=True))]
 
 
 # ---------------------------------------------------------------- customers

@@ -19,10 +19,13 @@ from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import (
     CursorQuery,
     DatabaseDep,
+    DateTimeQuery,
     IdempotencyKey,
     IdPath,
     LimitQuery,
+    OrderNumberPath,
     SettingsDep,
+    date_time_query,
     page_limit,
 )
 from ordermill.web.http import json_response, page_response, resource_response, run_idempotent
@@ -45,12 +48,8 @@ def list_orders(
     status: OrderStatus | None = None,
     customer_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     processed: bool | None = None,
-    created_from: Annotated[
-        datetime | None, Query(description="Inclusive lower bound (ISO 8601)")
-    ] = None,
-    created_to: Annotated[
-        datetime | None, Query(description="Exclusive upper bound (ISO 8601)")
-    ] = None,
+    created_from: Annotated[DateTimeQuery, date_time_query("Inclusive lower bound")] = None,
+    created_to: Annotated[DateTimeQuery, date_time_query("Exclusive upper bound")] = None,
 ) -> Response:
     """Orders with their lines, newest first, filtered; follow `Link` for the next page."""
     filters = order_service.OrderFilters(
@@ -126,7 +125,7 @@ def create_order(
 
 @router.get("/by-number/{number}", response_model=OrderPublic, responses=problems(304, 400, 404))
 def get_order_by_number(
-    number: str, request: Request, database: DatabaseDep, _reader: Reader
+    number: OrderNumberPath, request: Request, database: DatabaseDep, _reader: Reader
 ) -> Response:
     """One order by its number, such as `2026-00001`."""
     with database.read() as session:
