@@ -164,7 +164,8 @@ NO_BODY: Final = {
 }
 
 # Routes that are not API routes (no handler of ours, no data): Swagger UI and its schema.
-DOCUMENTATION_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# The pages and the files they load (/docs/assets: Swagger UI and ReDoc, served offline).
+DOCUMENTATION_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/docs/assets", "/redoc"}
 
 
 # ---------------------------------------------------------------- the route table

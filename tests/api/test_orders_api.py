@@ -310,6 +310,36 @@ def test_an_invalid_order_filter_is_a_400_naming_it(
     assert error_fields(assert_problem(response, 400, "validation_error")) == {field}
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["0.5", "1700000000", "-1", "1e9", " 42 "],
+    ids=["fraction", "epoch", "neg", "exp", "sp"],
+)
+@pytest.mark.parametrize("field", ["created_from", "created_to"])
+def test_a_number_is_not_a_creation_time_filter(client: TestClient, field: str, value: str) -> None:
+    customer = api_customer(client)
+    place_order(client, customer["id"], (api_product(client)["id"], 1))
+
+    response = client.get("/api/orders", params={field: value})
+
+    problem = assert_problem(response, 400, "validation_error")
+    assert problem["errors"] == [
+        {
+            "field": field,
+            "message": "must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z, not a number",
+        }
+    ]
+
+
+def test_the_creation_time_filters_are_declared_as_date_times(client: TestClient) -> None:
+    parameters = client.get("/openapi.json").json()["paths"]["/api/orders"]["get"]["parameters"]
+
+    for parameter in parameters:
+        if parameter["name"] in {"created_from", "created_to"}:
+            assert {"type": "string", "format": "date-time"} in parameter["schema"]["anyOf"]
+            assert "ISO 8601" in parameter["description"]
+
+
 def test_deleting_a_pending_order_answers_204_and_it_is_gone(client: TestClient) -> None:
     customer = api_customer(client)
     order = place_order(client, customer["id"], (api_product(client)["id"], 1))

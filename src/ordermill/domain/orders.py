@@ -176,7 +176,8 @@ def find_shortages(wanted: Mapping[int, int], stock: Mapping[int, int]) -> list[
 
 
 # Order numbers: the year, a dash and a sequence that restarts every year: 2026-00001.
-_NUMBER = re.compile(r"^(\d{4})-(\d{5,})$")
+ORDER_NUMBER_PATTERN = r"^(\d{4})-(\d{5,})$"
+_NUMBER = re.compile(ORDER_NUMBER_PATTERN)
 
 
 def format_order_number(year: int, sequence: int) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from ordermill.web.schemas import AmountIn, Money, Name, RequestModel, Text, amount_field
+from ordermill.web.schemas import Money, Name, RequestModel, SignedAmountIn, Text, amount_field
 
 Password = Annotated[str, Field(min_length=10, max_length=1024)]
 
@@ -75,7 +75,7 @@ class ApiTokenIssued(ApiTokenPublic):
 
 
 class BalanceAdjust(RequestModel):
-    amount: AmountIn = Field(description="Added to the balance; negative to take away")
+    amount: SignedAmountIn = Field(description="Added to the balance; negative to take away")
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
     @field_validator("amount", mode="before")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Response
 from fastapi.responses import RedirectResponse
@@ -24,6 +23,7 @@ from ordermill.web.api import (
     carts,
     customers,
     me,
+    operation_id,
     orders,
     problems,
     products,
@@ -32,44 +32,22 @@ from ordermill.web.api import (
 )
 from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep
+from ordermill.web.docs import install_docs
 from ordermill.web.http import json_response
 from ordermill.web.middleware import LimitRequestBody, RejectNulInUrl
+from ordermill.web.openapi import install_openapi
 from ordermill.web.problems import install_error_handlers
 
 DESCRIPTION = """
 Order management for independent online stores.
 
 * Money is a decimal string (`"12.50"`); send a number or a string with at most 2 decimals.
-* Every error is `application/problem+json` with a stable `code`.
+* Every error is `application/problem+json` with a stable `code` (the `Code` schema lists them).
+* Operations with a lock need a bearer token (*Authorize*); the catalog, the workflow,
+  sign-up, login and `/health` don't.
 * `POST /api/orders`, checkout and `PUT /api/orders/{id}` accept an `Idempotency-Key` header.
 * Lists are paginated: `limit`, and a `Link: <…>; rel="next"` header with a cursor.
 """
-
-
-def _document_only_real_statuses(app: FastAPI) -> None:
-    """Drop the 422 FastAPI documents on every route with input: ours answer 400.
-
-    Routes that really answer 422 (a reused Idempotency-Key) list it themselves,
-    as problem+json.
-    """
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                responses = operation.get("responses", {})
-                if "HTTPValidationError" in json.dumps(responses.get("422", {})):
-                    del responses["422"]
-        components = schema.get("components", {}).get("schemas", {})
-        for unused in ("HTTPValidationError", "ValidationError"):
-            components.pop(unused, None)
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class Health(BaseModel):
@@ -111,6 +89,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -120,7 +101,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for module in (auth, me, customers, products, carts, orders, workflow, users):
         app.include_router(module.router)
 
-    _document_only_real_statuses(app)
+    install_openapi(app)
+    install_docs(app)
 
     @app.get(
         "/health",
@@ -131,7 +113,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             503: {"model": Health, "description": "A dependency is down (see checks)"},
         },
     )
-    def health(
+    def check_health(
         db: DatabaseDep, _caller: Annotated[Principal, requires(Permission.PUBLIC)]
     ) -> Response:
         """Liveness and each dependency's state; 503 and "degraded" while one is down."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends
+from fastapi.dependencies.models import Dependant
 from fastapi.security import OAuth2PasswordBearer
 
 from ordermill.domain.access import Permission, allows
@@ -56,3 +57,15 @@ def requires(permission: Permission) -> Any:
 def actor_of(principal: Principal) -> Actor:
     """How a change by ``principal`` is recorded in the audit log."""
     return Actor(principal.email or "anonymous", principal.user_id, principal.token_id)
+
+
+def route_permission(dependant: Dependant) -> Permission | None:
+    """The permission ``requires(...)`` put in a route's dependencies (None: no check)."""
+    pending = list(dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        permission: Permission | None = getattr(dependency.call, "permission", None)
+        if permission is not None:
+            return permission
+        pending.extend(dependency.dependencies)
+    return None

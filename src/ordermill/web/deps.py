@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
+from pydantic import BeforeValidator
 
 from ordermill.config import Settings
 from ordermill.db import Database
+from ordermill.domain.orders import ORDER_NUMBER_PATTERN
+from ordermill.services.idempotency import MAX_KEY_LENGTH
 
 
 def get_database(request: Request) -> Database:
@@ -31,6 +36,13 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         description="Retry-safe key: the same key and body replay the first response",
+        # Declared, not checked here: the idempotency service refuses anything else
+        # with its own code (invalid_idempotency_key).
+        json_schema_extra={
+            "minLength": 1,
+            "maxLength": MAX_KEY_LENGTH,
+            "pattern": "^[!-~]([ -~]*[!-~])?$",  # printable characters, no edge spaces
+        },
     ),
 ]
 
@@ -40,3 +52,29 @@ def page_limit(settings: Settings, limit: int | None) -> int:
 
 
 IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+OrderNumberPath = Annotated[
+    str,
+    Path(
+        description="The year, a dash and a sequence: 2026-00001",
+        # Declared, not checked here: the service refuses anything else (validation_error).
+        json_schema_extra={"pattern": ORDER_NUMBER_PATTERN, "maxLength": 20},
+        examples=["2026-00001"],
+    ),
+]
+
+_NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def iso_8601_only(value: Any) -> Any:
+    """Refuse a number where a date-time is expected, instead of reading a Unix timestamp."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER_TEXT.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z, not a number")
+    return value
+
+
+def date_time_query(description: str) -> Any:
+    """A query timestamp: ISO 8601 text only (``format: date-time`` in the document)."""
+    return Query(description=f"{description} (ISO 8601, such as 2026-01-31T12:00:00Z)")
+
+
+DateTimeQuery = Annotated[datetime | None, BeforeValidator(iso_8601_only)]

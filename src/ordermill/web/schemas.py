@@ -10,10 +10,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, field_validator
 
-from ordermill.domain.money import format_amount, parse_amount
+from ordermill.domain.money import (
+    MAX_AMOUNT_MINOR,
+    MINOR_PER_MAJOR,
+    format_amount,
+    parse_amount,
+)
 from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import Action, PaymentFlow
-from ordermill.errors import InvalidInput
+from ordermill.errors import Code, InvalidInput
 
 Money = Annotated[
     int,
@@ -37,6 +42,8 @@ def amount_field(value: Any, field: str, *, allow_negative: bool = False) -> int
 # Tabs and line breaks are text; other control characters are not, and PostgreSQL
 # can't store NUL at all.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The same rule as a JSON Schema pattern, declared on every free text field of a request.
+PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
 def reject_unstorable(value: Any) -> Any:
@@ -61,10 +68,25 @@ def reject_unstorable(value: Any) -> Any:
     return value
 
 
+def _declare_plain_text(schema: dict[str, Any]) -> None:
+    """Give every free text property the pattern ``reject_unstorable`` enforces."""
+    for prop in schema.get("properties", {}).values():
+        for variant in (prop, *prop.get("anyOf", ())):
+            if variant.get("type") == "string" and not variant.keys() & {
+                "pattern",
+                "format",
+                "enum",
+                "const",
+            }:
+                variant["pattern"] = PLAIN_TEXT
+
+
 class RequestModel(BaseModel):
     """A request body: unknown fields and unstorable values are refused (400)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=_declare_plain_text
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -72,15 +94,24 @@ class RequestModel(BaseModel):
         return reject_unstorable(value)
 
 
-AmountIn = Annotated[
-    Any,
-    Field(
-        json_schema_extra={
-            "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}, {"type": "number"}],
-            "example": "12.50",
-        }
-    ),
-]
+_MAX_MAJOR = MAX_AMOUNT_MINOR // MINOR_PER_MAJOR
+
+
+def _amount_schema(*, signed: bool) -> dict[str, Any]:
+    """Money in: a number, or a decimal string with at most 2 decimals, up to the maximum."""
+    sign = "-?" if signed else ""
+    digits = len(str(_MAX_MAJOR)) - 1  # 99999999999.99 is the largest with every digit free
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": rf"^{sign}\d{{1,{digits}}}(\.\d{{1,2}})?$"},
+            {"type": "number", "minimum": -_MAX_MAJOR if signed else 0, "maximum": _MAX_MAJOR},
+        ],
+        "example": "12.50",
+    }
+
+
+AmountIn = Annotated[Any, Field(json_schema_extra=_amount_schema(signed=False))]
+SignedAmountIn = Annotated[Any, Field(json_schema_extra=_amount_schema(signed=True))]
 
 
 # ---------------------------------------------------------------- customers
@@ -444,13 +475,22 @@ class ReorderPublic(BaseModel):
     unavailable: list[ReorderUnavailable]
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
+class ProblemField(BaseModel):
+    """One wrong input of a 400: which field, and what is wrong with it."""
 
-    type: str
+    field: str = Field(description="The field (a dotted path into the body), query or header")
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with the stable ``code`` to act on."""
+
+    type: str = Field(description="/problems/{code}")
     title: str
     status: int
-    detail: str
-    code: str
-    errors: list[dict[str, Any]] | None = None
-    short_lines: list[dict[str, Any]] | None = None
+    detail: str = Field(description="What went wrong, for people")
+    code: Code = Field(description="Stable: what went wrong, for programs")
+    errors: list[ProblemField] | None = Field(default=None, description="400: every wrong input")
+    short_lines: list[dict[str, Any]] | None = Field(
+        default=None, description="insufficient_stock: the lines that are short"
+    )

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from ordermill.errors import KINDS
+from fastapi.routing import APIRoute
+
 from ordermill.web.problems import PROBLEM_JSON
 from ordermill.web.schemas import Problem
 
-_DESCRIPTIONS = {304: "Not modified (If-None-Match matched)"} | {
-    info.status: info.description for info in KINDS.values()
-}
-
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error statuses a route can return.
+    """OpenAPI entries for the statuses a route answers beside success (304 and errors).
 
-    Every route may also answer 401 for a presented token that is invalid,
-    expired or revoked, so 401 is always listed.
+    The 401 and 403 a permission check can give are added from the permission
+    table (see ``ordermill.web.openapi``), and so are the descriptions and the
+    codes each status can carry; list them here only for another reason (login's
+    wrong password, sign-up turned off).
     """
     out: dict[int | str, dict[str, Any]] = {}
-    for status in sorted({*statuses, 401}):
-        entry: dict[str, Any] = {"description": _DESCRIPTIONS[status]}
-        if status != 304:
-            entry["model"] = Problem
-            entry["content"] = {PROBLEM_JSON: {}}
-        out[status] = entry
+    for status in sorted(statuses):
+        if status == 304:
+            out[status] = {"description": "Not modified (If-None-Match matched)"}
+        else:
+            out[status] = {"model": Problem, "content": {PROBLEM_JSON: {}}}
     return out
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI ``operationId``: its function's name, such as ``create_order``.
+
+    Generated clients name their functions after it, so route functions are named
+    as a client would call them and are unique across the app.
+    """
+    return route.name

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 @router.post(
     "/signup", status_code=201, response_model=CustomerPublic, responses=problems(400, 403, 409)
 )
-def signup(
+def sign_up(
     body: SignupRequest,
     database: DatabaseDep,
     settings: SettingsDep,
@@ -43,7 +43,7 @@ def signup(
 
 
 @router.post("/token", response_model=TokenResponse, responses=problems(400, 401, 429))
-def token(
+def log_in(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
     database: DatabaseDep,
@@ -75,8 +75,8 @@ def token(
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/logout", status_code=204, responses=problems(401))
-def logout(
+@router.post("/logout", status_code=204, responses=problems())
+def log_out(
     database: DatabaseDep, caller: Annotated[Principal, requires(Permission.SESSION)]
 ) -> Response:
     """Revoke the token this request was made with, at once."""
@@ -86,8 +86,8 @@ def logout(
     return Response(status_code=204)
 
 
-@router.get("/whoami", response_model=WhoAmI, responses=problems(401))
-def whoami(caller: Annotated[Principal, requires(Permission.SESSION)]) -> Response:
+@router.get("/whoami", response_model=WhoAmI, responses=problems())
+def who_am_i(caller: Annotated[Principal, requires(Permission.SESSION)]) -> Response:
     """The signed-in user."""
     assert caller.user_id is not None
     assert caller.email is not None

@@ -21,17 +21,15 @@ router = APIRouter(prefix="/api/customers/{customer_id}/cart", tags=["carts"])
 Staff = Annotated[Principal, requires(Permission.CARTS_MANAGE)]
 
 
-@router.get("", response_model=CartPublic, responses=problems(400, 404, 403))
-def get_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Response:
+@router.get("", response_model=CartPublic, responses=problems(400, 404))
+def get_customer_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Response:
     """The cart at today's prices, with the stock available for each item."""
     with database.read() as session:
         return json_response(cart_public(carts.get_cart(session, customer_id)))
 
 
-@router.put(
-    "/items/{product_id}", response_model=CartPublic, responses=problems(400, 404, 409, 403)
-)
-def set_cart_item(
+@router.put("/items/{product_id}", response_model=CartPublic, responses=problems(400, 404, 409))
+def set_customer_cart_item(
     customer_id: IdPath,
     product_id: IdPath,
     body: CartItemSet,
@@ -44,8 +42,8 @@ def set_cart_item(
         return json_response(cart_public(cart))
 
 
-@router.delete("/items/{product_id}", response_model=CartPublic, responses=problems(400, 404, 403))
-def remove_cart_item(
+@router.delete("/items/{product_id}", response_model=CartPublic, responses=problems(400, 404))
+def remove_customer_cart_item(
     customer_id: IdPath, product_id: IdPath, database: DatabaseDep, _staff: Staff
 ) -> Response:
     """Take a product out of the cart."""
@@ -53,8 +51,8 @@ def remove_cart_item(
         return json_response(cart_public(carts.remove_cart_item(session, customer_id, product_id)))
 
 
-@router.delete("", status_code=204, responses=problems(400, 404, 403))
-def clear_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Response:
+@router.delete("", status_code=204, responses=problems(400, 404))
+def clear_customer_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Response:
     """Empty the cart."""
     with database.write() as session:
         carts.clear_cart(session, customer_id)
@@ -65,9 +63,9 @@ def clear_cart(customer_id: IdPath, database: DatabaseDep, _staff: Staff) -> Res
     "/checkout",
     status_code=201,
     response_model=OrderPublic,
-    responses=problems(400, 404, 409, 422, 403),
+    responses=problems(400, 404, 409, 422),
 )
-def checkout(
+def check_out_customer_cart(
     customer_id: IdPath,
     request: Request,
     database: DatabaseDep,

@@ -28,7 +28,7 @@ from ordermill.web.schemas import (
 router = APIRouter(prefix="/api/customers", tags=["customers"])
 
 
-@router.get("", response_model=list[CustomerPublic], responses=problems(400, 401, 403))
+@router.get("", response_model=list[CustomerPublic], responses=problems(400))
 def list_customers(
     request: Request,
     database: DatabaseDep,
@@ -47,9 +47,7 @@ def list_customers(
     return page_response(request, page, list(items))
 
 
-@router.post(
-    "", status_code=201, response_model=CustomerPublic, responses=problems(400, 401, 403, 409)
-)
+@router.post("", status_code=201, response_model=CustomerPublic, responses=problems(400, 409))
 def create_customer(
     body: CustomerCreate,
     request: Request,
@@ -67,9 +65,7 @@ def create_customer(
     return response
 
 
-@router.get(
-    "/{customer_id}", response_model=CustomerPublic, responses=problems(304, 400, 401, 403, 404)
-)
+@router.get("/{customer_id}", response_model=CustomerPublic, responses=problems(304, 400, 404))
 def get_customer(
     customer_id: IdPath,
     request: Request,
@@ -85,7 +81,7 @@ def get_customer(
 @router.patch(
     "/{customer_id}",
     response_model=CustomerPublic,
-    responses=problems(400, 401, 403, 404, 409, 412),
+    responses=problems(400, 404, 409, 412),
 )
 def update_customer(
     customer_id: IdPath,
@@ -117,7 +113,7 @@ def patch_customer(
     return resource_response(request, public)
 
 
-@router.delete("/{customer_id}", status_code=204, responses=problems(400, 401, 403, 404, 409))
+@router.delete("/{customer_id}", status_code=204, responses=problems(400, 404, 409))
 def delete_customer(
     customer_id: IdPath,
     database: DatabaseDep,
@@ -132,7 +128,7 @@ def delete_customer(
 @router.post(
     "/{customer_id}/balance",
     response_model=BalancePublic,
-    responses=problems(400, 401, 403, 404),
+    responses=problems(400, 404),
 )
 def adjust_balance(
     customer_id: IdPath,
@@ -151,9 +147,9 @@ def adjust_balance(
 @router.get(
     "/{customer_id}/ledger",
     response_model=list[LedgerEntryPublic],
-    responses=problems(400, 401, 403, 404),
+    responses=problems(400, 404),
 )
-def list_ledger(
+def list_customer_ledger(
     customer_id: IdPath,
     request: Request,
     database: DatabaseDep,
@@ -180,7 +176,7 @@ def ledger_page(
 @router.get(
     "/{customer_id}/orders",
     response_model=list[OrderPublic],
-    responses=problems(400, 401, 403, 404),
+    responses=problems(400, 404),
 )
 def list_customer_orders(
     customer_id: IdPath,

@@ -56,24 +56,24 @@ def _customer_id(me: Principal) -> int:
     return me.customer_id
 
 
-@router.get("", response_model=CustomerPublic, responses=problems(304, 401, 403))
-def get_profile(request: Request, database: DatabaseDep, me: Me) -> Response:
+@router.get("", response_model=CustomerPublic, responses=problems(304))
+def get_my_profile(request: Request, database: DatabaseDep, me: Me) -> Response:
     """Your profile and store balance."""
     with database.read() as session:
         public = CustomerPublic.model_validate(catalog.get_customer(session, _customer_id(me)))
     return resource_response(request, public)
 
 
-@router.patch("", response_model=CustomerPublic, responses=problems(400, 401, 403, 409, 412))
-def update_profile(
+@router.patch("", response_model=CustomerPublic, responses=problems(400, 409, 412))
+def update_my_profile(
     body: CustomerUpdate, request: Request, database: DatabaseDep, me: Me
 ) -> Response:
     """Change your name or email (not your balance)."""
     return patch_customer(request, database, _customer_id(me), body, me)
 
 
-@router.get("/cart", response_model=CartPublic, responses=problems(401, 403))
-def get_cart(database: DatabaseDep, me: Me) -> Response:
+@router.get("/cart", response_model=CartPublic, responses=problems())
+def get_my_cart(database: DatabaseDep, me: Me) -> Response:
     """Your cart at today's prices."""
     with database.read() as session:
         return json_response(cart_public(carts.get_cart(session, _customer_id(me))))
@@ -82,19 +82,19 @@ def get_cart(database: DatabaseDep, me: Me) -> Response:
 @router.put(
     "/cart/items/{product_id}",
     response_model=CartPublic,
-    responses=problems(400, 401, 403, 404, 409),
+    responses=problems(400, 404, 409),
 )
-def set_cart_item(product_id: IdPath, body: CartItemSet, database: DatabaseDep, me: Me) -> Response:
+def set_my_cart_item(
+    product_id: IdPath, body: CartItemSet, database: DatabaseDep, me: Me
+) -> Response:
     """Set how many of a product are in your cart (0 removes it)."""
     with database.write() as session:
         cart = carts.set_cart_item(session, _customer_id(me), product_id, body.quantity)
         return json_response(cart_public(cart))
 
 
-@router.delete(
-    "/cart/items/{product_id}", response_model=CartPublic, responses=problems(400, 401, 403, 404)
-)
-def remove_cart_item(product_id: IdPath, database: DatabaseDep, me: Me) -> Response:
+@router.delete("/cart/items/{product_id}", response_model=CartPublic, responses=problems(400, 404))
+def remove_my_cart_item(product_id: IdPath, database: DatabaseDep, me: Me) -> Response:
     """Take a product out of your cart."""
     with database.write() as session:
         return json_response(
@@ -102,8 +102,8 @@ def remove_cart_item(product_id: IdPath, database: DatabaseDep, me: Me) -> Respo
         )
 
 
-@router.delete("/cart", status_code=204, responses=problems(401, 403))
-def clear_cart(database: DatabaseDep, me: Me) -> Response:
+@router.delete("/cart", status_code=204, responses=problems())
+def clear_my_cart(database: DatabaseDep, me: Me) -> Response:
     """Empty your cart."""
     with database.write() as session:
         carts.clear_cart(session, _customer_id(me))
@@ -114,9 +114,9 @@ def clear_cart(database: DatabaseDep, me: Me) -> Response:
     "/cart/checkout",
     status_code=201,
     response_model=OrderPublic,
-    responses=problems(400, 401, 403, 404, 409, 422),
+    responses=problems(400, 404, 409, 422),
 )
-def checkout(
+def check_out_my_cart(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
@@ -144,8 +144,8 @@ def checkout(
     return run_idempotent(database, request, idempotency_key, payload, work, owner=me)
 
 
-@router.get("/orders", response_model=list[OrderPublic], responses=problems(400, 401, 403))
-def list_orders(
+@router.get("/orders", response_model=list[OrderPublic], responses=problems(400))
+def list_my_orders(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
@@ -164,10 +164,8 @@ def list_orders(
     return page_response(request, page, [order_public(view) for view in page.items])
 
 
-@router.get(
-    "/orders/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 401, 403, 404)
-)
-def get_order(order_id: IdPath, request: Request, database: DatabaseDep, me: Me) -> Response:
+@router.get("/orders/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404))
+def get_my_order(order_id: IdPath, request: Request, database: DatabaseDep, me: Me) -> Response:
     """One of your orders (another customer's is not found)."""
     with database.read() as session:
         view = order_views.get_order(session, order_id)
@@ -179,9 +177,9 @@ def get_order(order_id: IdPath, request: Request, database: DatabaseDep, me: Me)
 @router.get(
     "/orders/{order_id}/actions",
     response_model=ActionsPublic,
-    responses=problems(400, 401, 403, 404),
+    responses=problems(400, 404),
 )
-def list_order_actions(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
+def list_my_order_actions(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
     """What you may do with your order yourself (cancel it before it is paid), and why not."""
     with database.read() as session:
         view, verdicts = workflow.actions(session, order_id, customer_id=_customer_id(me))
@@ -191,9 +189,9 @@ def list_order_actions(order_id: IdPath, database: DatabaseDep, me: Me) -> Respo
 @router.post(
     "/orders/{order_id}/actions/cancel",
     response_model=OrderPublic,
-    responses=problems(400, 401, 403, 404, 409, 422),
+    responses=problems(400, 404, 409, 422),
 )
-def cancel_order(
+def cancel_my_order(
     order_id: IdPath,
     request: Request,
     database: DatabaseDep,
@@ -219,17 +217,17 @@ def cancel_order(
 @router.get(
     "/orders/{order_id}/events",
     response_model=list[EventPublic],
-    responses=problems(400, 401, 403, 404),
+    responses=problems(400, 404),
 )
-def list_order_events(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
+def list_my_order_events(order_id: IdPath, database: DatabaseDep, me: Me) -> Response:
     """Your order's timeline (without the store's internal notes)."""
     with database.read() as session:
         events = timeline.list_events(session, order_id, customer_id=_customer_id(me))
     return json_response([event_public(event) for event in events])
 
 
-@router.get("/ledger", response_model=list[LedgerEntryPublic], responses=problems(400, 401, 403))
-def list_ledger(
+@router.get("/ledger", response_model=list[LedgerEntryPublic], responses=problems(400))
+def list_my_ledger(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,

@@ -19,10 +19,13 @@ from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import (
     CursorQuery,
     DatabaseDep,
+    DateTimeQuery,
     IdempotencyKey,
     IdPath,
     LimitQuery,
+    OrderNumberPath,
     SettingsDep,
+    date_time_query,
     page_limit,
 )
 from ordermill.web.http import json_response, page_response, resource_response, run_idempotent
@@ -34,7 +37,7 @@ Reader = Annotated[Principal, requires(Permission.ORDERS_READ)]
 Writer = Annotated[Principal, requires(Permission.ORDERS_WRITE)]
 
 
-@router.get("", response_model=list[OrderPublic], responses=problems(400, 403))
+@router.get("", response_model=list[OrderPublic], responses=problems(400))
 def list_orders(
     request: Request,
     database: DatabaseDep,
@@ -45,12 +48,8 @@ def list_orders(
     status: OrderStatus | None = None,
     customer_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     processed: bool | None = None,
-    created_from: Annotated[
-        datetime | None, Query(description="Inclusive lower bound (ISO 8601)")
-    ] = None,
-    created_to: Annotated[
-        datetime | None, Query(description="Exclusive upper bound (ISO 8601)")
-    ] = None,
+    created_from: Annotated[DateTimeQuery, date_time_query("Inclusive lower bound")] = None,
+    created_to: Annotated[DateTimeQuery, date_time_query("Exclusive upper bound")] = None,
 ) -> Response:
     """Orders with their lines, newest first, filtered; follow `Link` for the next page."""
     filters = order_views.OrderFilters(
@@ -80,7 +79,7 @@ def _utc(moment: datetime | None, field: str) -> datetime | None:
 
 
 @router.post(
-    "", status_code=201, response_model=OrderPublic, responses=problems(400, 404, 409, 422, 403)
+    "", status_code=201, response_model=OrderPublic, responses=problems(400, 404, 409, 422)
 )
 def create_order(
     body: OrderCreate,
@@ -124,11 +123,9 @@ def create_order(
     return run_idempotent(database, request, idempotency_key, payload, work, owner=writer)
 
 
-@router.get(
-    "/by-number/{number}", response_model=OrderPublic, responses=problems(304, 400, 404, 403)
-)
+@router.get("/by-number/{number}", response_model=OrderPublic, responses=problems(304, 400, 404))
 def get_order_by_number(
-    number: str, request: Request, database: DatabaseDep, _reader: Reader
+    number: OrderNumberPath, request: Request, database: DatabaseDep, _reader: Reader
 ) -> Response:
     """One order by its number, such as `2026-00001`."""
     with database.read() as session:
@@ -136,7 +133,7 @@ def get_order_by_number(
     return resource_response(request, order_public(view))
 
 
-@router.get("/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404, 403))
+@router.get("/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404))
 def get_order(
     order_id: IdPath, request: Request, database: DatabaseDep, _reader: Reader
 ) -> Response:
@@ -146,7 +143,7 @@ def get_order(
     return resource_response(request, order_public(view))
 
 
-@router.put("/{order_id}", response_model=OrderPublic, responses=problems(400, 404, 409, 422, 403))
+@router.put("/{order_id}", response_model=OrderPublic, responses=problems(400, 404, 409, 422))
 def process_order(
     order_id: IdPath,
     body: OrderProcess,
@@ -180,7 +177,7 @@ def process_order(
     )
 
 
-@router.delete("/{order_id}", status_code=204, responses=problems(400, 404, 409, 403))
+@router.delete("/{order_id}", status_code=204, responses=problems(400, 404, 409))
 def delete_order(order_id: IdPath, database: DatabaseDep, writer: Writer) -> Response:
     """Delete a pending order; a processed one is kept (409)."""
     with database.write() as session:

@@ -28,16 +28,14 @@ router = APIRouter(tags=["users"])
 Admin = Annotated[Principal, requires(Permission.USERS_MANAGE)]
 
 
-@router.get("/api/users", response_model=list[UserPublic], responses=problems(401, 403))
+@router.get("/api/users", response_model=list[UserPublic], responses=problems())
 def list_users(database: DatabaseDep, _admin: Admin) -> Response:
     """Every login: staff, admins and customers."""
     with database.read() as session:
         return json_response([UserPublic.model_validate(u) for u in accounts.list_users(session)])
 
 
-@router.post(
-    "/api/users", status_code=201, response_model=UserPublic, responses=problems(400, 401, 403, 409)
-)
+@router.post("/api/users", status_code=201, response_model=UserPublic, responses=problems(400, 409))
 def create_user(body: UserCreate, database: DatabaseDep, _admin: Admin) -> Response:
     """Create a staff or admin login."""
     with database.write() as session:
@@ -48,9 +46,7 @@ def create_user(body: UserCreate, database: DatabaseDep, _admin: Admin) -> Respo
     return json_response(public, 201, headers={"Location": f"/api/users/{public.id}"})
 
 
-@router.patch(
-    "/api/users/{user_id}", response_model=UserPublic, responses=problems(400, 401, 403, 404, 409)
-)
+@router.patch("/api/users/{user_id}", response_model=UserPublic, responses=problems(400, 404, 409))
 def update_user(
     user_id: IdPath, body: UserUpdate, database: DatabaseDep, _admin: Admin
 ) -> Response:
@@ -68,9 +64,9 @@ def update_user(
 @router.get(
     "/api/users/{user_id}/tokens",
     response_model=list[ApiTokenPublic],
-    responses=problems(400, 401, 403, 404),
+    responses=problems(400, 404),
 )
-def list_tokens(user_id: IdPath, database: DatabaseDep, _admin: Admin) -> Response:
+def list_user_tokens(user_id: IdPath, database: DatabaseDep, _admin: Admin) -> Response:
     """A user's integration tokens (never the token itself)."""
     with database.read() as session:
         user = accounts.get_user(session, user_id)
@@ -82,9 +78,9 @@ def list_tokens(user_id: IdPath, database: DatabaseDep, _admin: Admin) -> Respon
     "/api/users/{user_id}/tokens",
     status_code=201,
     response_model=ApiTokenIssued,
-    responses=problems(400, 401, 403, 404),
+    responses=problems(400, 404),
 )
-def create_token(
+def create_user_token(
     user_id: IdPath, body: ApiTokenCreate, database: DatabaseDep, _admin: Admin
 ) -> Response:
     """A long-lived token for an integration; the response shows it once."""
@@ -99,7 +95,7 @@ def create_token(
     return json_response(public, 201, headers={"Cache-Control": "no-store"})
 
 
-@router.delete("/api/tokens/{token_id}", status_code=204, responses=problems(400, 401, 403, 404))
+@router.delete("/api/tokens/{token_id}", status_code=204, responses=problems(400, 404))
 def revoke_token(token_id: IdPath, database: DatabaseDep, _admin: Admin) -> Response:
     """Revoke a token at once."""
     with database.write() as session:
@@ -107,8 +103,8 @@ def revoke_token(token_id: IdPath, database: DatabaseDep, _admin: Admin) -> Resp
     return Response(status_code=204)
 
 
-@router.get("/api/audit", response_model=list[AuditEntryPublic], responses=problems(400, 401, 403))
-def list_audit(
+@router.get("/api/audit", response_model=list[AuditEntryPublic], responses=problems(400))
+def list_audit_entries(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,

@@ -42,7 +42,7 @@ from ordermill.web.schemas import (
 router = APIRouter(tags=["workflow"])
 Reader = Annotated[Principal, requires(Permission.ORDERS_READ)]
 Writer = Annotated[Principal, requires(Permission.ORDERS_WRITE)]
-ACTION_ERRORS = problems(400, 403, 404, 409, 422)
+ACTION_ERRORS = problems(400, 404, 409, 422)
 
 
 def take_action(
@@ -70,9 +70,9 @@ def get_workflow(_anyone: Annotated[Principal, requires(Permission.PUBLIC)]) -> 
 @router.get(
     "/api/orders/{order_id}/actions",
     response_model=ActionsPublic,
-    responses=problems(400, 403, 404),
+    responses=problems(400, 404),
 )
-def list_actions(
+def list_order_actions(
     order_id: IdPath, database: DatabaseDep, settings: SettingsDep, _reader: Reader
 ) -> Response:
     """Every action with `allowed` and, when not, the reason code and a message."""
@@ -86,7 +86,7 @@ def list_actions(
     response_model=OrderPublic,
     responses=ACTION_ERRORS,
 )
-def process(
+def process_order_action(
     order_id: IdPath,
     request: Request,
     database: DatabaseDep,
@@ -114,7 +114,7 @@ def process(
 @router.post(
     "/api/orders/{order_id}/actions/pay", response_model=OrderPublic, responses=ACTION_ERRORS
 )
-def pay(
+def pay_order(
     order_id: IdPath,
     body: PayAction,
     request: Request,
@@ -143,7 +143,7 @@ def pay(
 @router.post(
     "/api/orders/{order_id}/actions/fulfill", response_model=OrderPublic, responses=ACTION_ERRORS
 )
-def fulfill(
+def fulfill_order(
     order_id: IdPath,
     request: Request,
     database: DatabaseDep,
@@ -172,7 +172,7 @@ def fulfill(
 @router.post(
     "/api/orders/{order_id}/actions/deliver", response_model=OrderPublic, responses=ACTION_ERRORS
 )
-def deliver(
+def deliver_order(
     order_id: IdPath,
     request: Request,
     database: DatabaseDep,
@@ -193,7 +193,7 @@ def deliver(
 @router.post(
     "/api/orders/{order_id}/actions/cancel", response_model=OrderPublic, responses=ACTION_ERRORS
 )
-def cancel(
+def cancel_order(
     order_id: IdPath,
     body: CancelAction,
     request: Request,
@@ -256,9 +256,9 @@ def return_order(
 @router.get(
     "/api/orders/{order_id}/events",
     response_model=list[EventPublic],
-    responses=problems(400, 403, 404),
+    responses=problems(400, 404),
 )
-def list_events(order_id: IdPath, database: DatabaseDep, _reader: Reader) -> Response:
+def list_order_events(order_id: IdPath, database: DatabaseDep, _reader: Reader) -> Response:
     """The order's timeline, oldest first, with time and actor; staff notes included."""
     with database.read() as session:
         events = timeline.list_events(session, order_id)
@@ -269,9 +269,11 @@ def list_events(order_id: IdPath, database: DatabaseDep, _reader: Reader) -> Res
     "/api/orders/{order_id}/notes",
     status_code=201,
     response_model=EventPublic,
-    responses=problems(400, 403, 404),
+    responses=problems(400, 404),
 )
-def add_note(order_id: IdPath, body: NoteCreate, database: DatabaseDep, writer: Writer) -> Response:
+def add_order_note(
+    order_id: IdPath, body: NoteCreate, database: DatabaseDep, writer: Writer
+) -> Response:
     """Add a note to the timeline: `staff` only, or visible to the `customer`."""
     with database.write() as session:
         event = timeline.add_note(
@@ -287,7 +289,7 @@ def add_note(order_id: IdPath, body: NoteCreate, database: DatabaseDep, writer: 
 @router.post(
     "/api/orders/{order_id}/reorder",
     response_model=ReorderPublic,
-    responses=problems(400, 403, 404),
+    responses=problems(400, 404),
 )
 def reorder(
     order_id: IdPath,
