@@ -467,3 +467,22 @@ def test_a_body_with_a_control_character_is_refused_as_the_pattern_says(
     response = client.post("/api/customers", json={"name": "bell\x07", "email": "b@example.com"})
 
     assert error_fields(assert_problem(response, 400, "validation_error")) == {"name"}
+
+
+def test_every_operation_declares_what_the_guards_in_front_of_it_answer(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            statuses = set(operation["responses"])
+            assert {"415", "503"} <= statuses, (path, method)
+            assert ("413" in statuses) == ("requestBody" in operation), (path, method)
+
+
+def test_health_documents_its_own_body_for_503_beside_the_problem(client: TestClient) -> None:
+    content = client.get("/openapi.json").json()["paths"]["/health"]["get"]["responses"]["503"][
+        "content"
+    ]
+    assert content["application/json"]["schema"]["$ref"].endswith("/Health")
+    assert content["application/problem+json"]["schema"]["$ref"].endswith("/Problem")

@@ -87,10 +87,21 @@ def _finish(app: FastAPI, schema: dict[str, Any]) -> None:
             responses.setdefault("401", {})
             if not all(allows(role, permission) for role in SIGNED_IN_ROLES):
                 responses.setdefault("403", {})
+        # What the guards in front of every route can answer (web/middleware.py, web/outage.py).
+        if "requestBody" in operation:
+            responses.setdefault("413", {})
+        responses.setdefault("415", {})
+        responses.setdefault("503", {})
         for status, response in list(responses.items()):
             if status.isdigit() and int(status) >= 400:
                 response["description"] = describe(int(status))
-                response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+                # A body of the route's own (/health's checks) stays beside the problem.
+                own = {
+                    media: body
+                    for media, body in response.get("content", {}).items()
+                    if media != PROBLEM_JSON and body.get("schema") not in (None, PROBLEM_REF)
+                }
+                response["content"] = own | {PROBLEM_JSON: {"schema": PROBLEM_REF}}
         operation["responses"] = dict(sorted(responses.items()))
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
