@@ -244,7 +244,7 @@ def test_every_error_response_is_problem_json_with_the_problem_schema(client: Te
 
     assert len(errors) > len(ROUTES)
     for path, method, status, response in errors:
-        assert response["content"] == {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}, (
+        assert response["content"][PROBLEM_JSON] == {"schema": PROBLEM_SCHEMA}, (
             path,
             method,
             status,
