@@ -21,11 +21,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ordermill.config import Settings, get_settings
 from ordermill.errors import Code, OrdermillError, error
+from ordermill.outages import Failure, failure_of
 
 _WRITE_OPTION = "ordermill_write"
 
@@ -198,11 +199,11 @@ def explain(exc: DBAPIError, url: str) -> OrdermillError | None:
                 Code.DATABASE_UNREADABLE,
                 f"the file at {where} is not a SQLite database: {reason}",
             )
-        if reason.startswith("database is locked"):
+        if failure_of(exc) is Failure.BUSY:
             return error(
                 Code.DATABASE_UNAVAILABLE, f"the database at {where} is locked by another process"
             )
         return None
-    if isinstance(exc, OperationalError):
+    if failure_of(exc) is not None:
         return error(Code.DATABASE_UNAVAILABLE, f"can't reach the database at {where}: {reason}")
     return None

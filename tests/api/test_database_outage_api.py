@@ -142,6 +142,7 @@ def _end_connections(postgres_server: PostgresServer) -> int:
     return int(ended)
 
 
+@pytest.mark.postgres_only
 def test_the_first_request_on_a_connection_the_server_ended_is_a_503_and_the_next_works(
     app_on_postgres: tuple[Database, TestClient],
     postgres_server: PostgresServer,
@@ -161,6 +162,7 @@ def test_the_first_request_on_a_connection_the_server_ended_is_a_503_and_the_nex
     assert line.startswith("database unavailable (connection lost) on GET /api/products: ")
 
 
+@pytest.mark.postgres_only
 def test_a_write_on_a_connection_the_server_ended_is_a_503_and_a_retry_succeeds(
     app_on_postgres: tuple[Database, TestClient], postgres_server: PostgresServer
 ) -> None:
@@ -177,6 +179,7 @@ def test_a_write_on_a_connection_the_server_ended_is_a_503_and_a_retry_succeeds(
     assert retried.status_code == 201, retried.text
 
 
+@pytest.mark.postgres_only
 def test_health_meets_the_ended_connection_with_503_then_reports_ok(
     app_on_postgres: tuple[Database, TestClient], postgres_server: PostgresServer
 ) -> None:
@@ -249,6 +252,7 @@ def forwarder(postgres_server: PostgresServer | None) -> Iterator[Forwarder]:
     forwarder.down()
 
 
+@pytest.mark.postgres_only
 def test_the_api_recovers_by_itself_when_the_database_comes_back(
     pg_database: Database, postgres_server: PostgresServer, forwarder: Forwarder
 ) -> None:

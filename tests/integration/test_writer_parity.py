@@ -185,6 +185,7 @@ def rows(database: Database) -> dict[str, list[dict[str, Any]]]:
         }
 
 
+@pytest.mark.postgres_only
 def test_both_writers_write_the_same_rows_for_the_same_plans(
     sqlite_database: Database, pg_database: Database
 ) -> None:
