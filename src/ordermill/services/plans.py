@@ -18,6 +18,7 @@ from ordermill.domain.orders import OrderStatus, Strategy
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.services.audit import Actor
 from ordermill.services.ledger import EntryKind
+from ordermill.services.order_views import LineView, OrderView
 
 # ---------------------------------------------------------------- the journal
 
@@ -160,3 +161,21 @@ class PlacePlan:
     placeholder: str
     lines: tuple[PlaceLine, ...]
     snapshot: Mapping[int, ProductSnapshot] | None = None
+
+    def placed(self, order_id: int, number: str, total: int, lines: list[LineView]) -> OrderView:
+        """The order as written: what either writer answers after placing it."""
+        return OrderView(
+            id=order_id,
+            number=number,
+            customer_id=self.customer_id,
+            status=OrderStatus.PENDING.value,
+            strategy=None,
+            created=self.now,
+            processed=None,
+            currency=self.currency,
+            shipping_address=self.shipping_address,
+            note=self.note,
+            extra=self.extra,
+            total=total,
+            lines=lines,
+        )

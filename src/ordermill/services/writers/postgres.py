@@ -209,20 +209,11 @@ def place(session: Session, plan: PlacePlan) -> OrderView | None:
     if not rows:
         return None
     head = rows[0]
-    return OrderView(
-        id=head.order_id,
-        number=head.number,
-        customer_id=plan.customer_id,
-        status=OrderStatus.PENDING.value,
-        strategy=None,
-        created=plan.now,
-        processed=None,
-        currency=plan.currency,
-        shipping_address=plan.shipping_address,
-        note=plan.note,
-        extra=plan.extra,
-        total=head.total,
-        lines=[
+    return plan.placed(
+        head.order_id,
+        head.number,
+        head.total,
+        [
             LineView(
                 id=row.id,
                 product_id=row.product_id,

@@ -194,20 +194,11 @@ def place(session: Session, plan: PlacePlan) -> OrderView:
             line_values,
         ).scalars()
     )
-    return OrderView(
-        id=order_id,
-        number=plan.placeholder,
-        customer_id=plan.customer_id,
-        status=OrderStatus.PENDING.value,
-        strategy=None,
-        created=plan.now,
-        processed=None,
-        currency=plan.currency,
-        shipping_address=plan.shipping_address,
-        note=plan.note,
-        extra=plan.extra,
-        total=total,
-        lines=[
+    return plan.placed(
+        order_id,
+        plan.placeholder,
+        total,
+        [
             LineView(
                 id=line_id,
                 product_id=v["product_id"],
