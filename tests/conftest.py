@@ -27,6 +27,9 @@ from ordermill.web.app import create_app
 from tests import factories
 
 POSTGRES_URL = os.environ.get("ORDERMILL_TEST_POSTGRES_URL", "").strip()
+# No delivery worker inside the servers tests start (in-process or as a command), unless
+# a test asks for one (``worker_in_server=True``) to watch messages leave.
+os.environ.setdefault("ORDERMILL_WORKER_IN_SERVER", "false")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 
 
@@ -167,6 +170,12 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 @pytest.fixture
 def settings(database: Database) -> Settings:
     return Settings(database_url=database.url)
+
+
+@pytest.fixture(autouse=True)
+def _mail_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Emails a test's worker writes as files go to its own folder, not ./mail."""
+    monkeypatch.setenv("ORDERMILL_MAIL_DIR", str(tmp_path / "mail"))
 
 
 @pytest.fixture

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from annotated_types import Ge, Le
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ordermill.domain.events import EventType
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import Code, Misconfigured
 
@@ -63,6 +65,141 @@ class Settings(BaseSettings):
     admin_email: str = Field(
         default="admin@example.com", description="Email of the first-run admin account"
     )
+
+    low_stock_default: int = Field(
+        default=5,
+        ge=0,
+        description="Staff hear of a product when its stock falls to this or below,"
+        " unless the product has a threshold of its own",
+    )
+
+    # ------------------------------------------------------------ notifications
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The store's address as customers reach it, for links in messages",
+    )
+    timezone: str = Field(default="UTC", description="Time zone dates in messages are shown in")
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://USER:PASSWORD@HOST:PORT, smtp+starttls://… or smtps://…;"
+        " unset: emails are written as .eml files into ORDERMILL_MAIL_DIR",
+    )
+    mail_from: str = Field(
+        default="ordermill <orders@localhost>", description="Sender of the store's emails"
+    )
+    mail_dir: str = Field(default="./mail", description="Where emails go without an SMTP URL")
+    staff_emails: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated addresses staff emails go to"
+    )
+    templates_dir: str | None = Field(
+        default=None, description="The store's own message templates, used before the built-in"
+    )
+    notify_customer_email: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "order.created",
+            "order.processed",
+            "order.awaiting_payment",
+            "order.paid",
+            "order.fulfilled",
+            "order.delivered",
+            "order.cancelled",
+            "order.returned",
+        ],
+        description="Events the customer gets an email about (comma-separated)",
+    )
+    notify_staff_email: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["order.created", "product.low_stock"],
+        description="Events staff get an email about (comma-separated)",
+    )
+    notify_customer_sms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["order.fulfilled"],
+        description="Events the customer gets a text message about, if they gave a phone",
+    )
+    twilio_account_sid: str | None = Field(default=None, description="Twilio account SID")
+    twilio_auth_token: str | None = Field(default=None, description="Twilio auth token")
+    twilio_from: str | None = Field(
+        default=None, description="Sender: whatsapp:+15551234567 or an SMS number"
+    )
+    twilio_api_url: str = Field(
+        default="https://api.twilio.com",
+        description="Twilio's API address (a proxy's, or a test's)",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhooks to loopback, private and link-local addresses",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long a webhook receiver may take to answer"
+    )
+    webhook_disable_after_hours: float = Field(
+        default=72.0, gt=0, description="A webhook failing this long is disabled"
+    )
+    delivery_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0],
+        description="Seconds between attempts (comma-separated; the last repeats), with jitter",
+    )
+    delivery_max_attempts: int = Field(
+        default=30, ge=1, le=1000, description="Attempts before a delivery is marked failed"
+    )
+    worker_in_server: bool = Field(
+        default=True, description="`ordermill serve` delivers the outbox itself"
+    )
+    worker_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Messages a worker sends at once"
+    )
+    worker_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often an idle worker looks for work"
+    )
+    worker_lease_seconds: float = Field(
+        default=120.0, ge=5, le=3600, description="How long a claimed message is a worker's"
+    )
+    retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Days sent messages and idempotency keys are kept"
+    )
+    password_reset_minutes: int = Field(
+        default=60, ge=5, le=60 * 24, description="How long a password reset link works"
+    )
+
+    @field_validator(
+        "staff_emails",
+        "notify_customer_email",
+        "notify_staff_email",
+        "notify_customer_sms",
+        "delivery_retry_schedule",
+        mode="before",
+    )
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("notify_customer_email", "notify_staff_email", "notify_customer_sms")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        known = {t.value for t in EventType}
+        unknown = [item for item in value if item not in known]
+        if unknown:
+            raise PydanticCustomError("events", "event types from: " + ", ".join(sorted(known)))
+        return value
+
+    @field_validator("delivery_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: list[float]) -> list[float]:
+        if not value or any(gap <= 0 for gap in value):
+            raise PydanticCustomError("schedule", "positive numbers of seconds, comma-separated")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError(
+                "timezone", "an IANA time zone such as Europe/Paris or UTC"
+            ) from None
+        return value.strip()
 
     @field_validator("currency")
     @classmethod
@@ -127,7 +264,7 @@ def settings_error(exc: ValidationError) -> Misconfigured:
             code = Code.UNSUPPORTED_DATABASE
             problems.append(f"{variable}: {problem['msg']}")
             continue
-        if problem["type"] in ("currency", "log_level"):
+        if problem["type"] in ("currency", "log_level", "events", "schedule", "timezone"):
             accepts = problem["msg"]
         elif name in Settings.model_fields:
             accepts = _accepts(name)

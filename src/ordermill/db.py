@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,11 @@ class Database:
         )
         self._sqlite_writer = threading.Lock()
         self._writing = threading.local()
+        self._after_commit: list[Callable[[], None]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every write unit of work commits (cheap: a wake-up)."""
+        self._after_commit.append(callback)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -128,6 +133,8 @@ class Database:
                 except BaseException:
                     session.rollback()
                     raise
+            for callback in self._after_commit:
+                callback()
         finally:
             if lock is not None:
                 self._writing.active = False

@@ -28,6 +28,8 @@ class Code(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NOT_ACCEPTABLE = "not_acceptable"
+    WEBHOOK_URL_NOT_ALLOWED = "webhook_url_not_allowed"
+    INVALID_RESET_TOKEN = "invalid_reset_token"
     # Who is calling
     NOT_AUTHENTICATED = "not_authenticated"
     INVALID_TOKEN = "invalid_token"
@@ -42,6 +44,8 @@ class Code(StrEnum):
     ORDER_NOT_FOUND = "order_not_found"
     USER_NOT_FOUND = "user_not_found"
     TOKEN_NOT_FOUND = "token_not_found"
+    WEBHOOK_NOT_FOUND = "webhook_not_found"
+    DELIVERY_NOT_FOUND = "delivery_not_found"
     # Conflicts with the current state
     CONFLICT = "conflict"
     EMAIL_TAKEN = "email_taken"
@@ -58,6 +62,7 @@ class Code(StrEnum):
     RETURN_EXCEEDS_QUANTITY = "return_exceeds_quantity"
     VETOED = "vetoed"
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
+    DELIVERY_NOT_FAILED = "delivery_not_failed"
     # The workflow's refusal reasons (``domain.workflow``)
     ALREADY_PROCESSED = "already_processed"
     ALREADY_PAID = "already_paid"
@@ -267,6 +272,14 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     _C.METHOD_NOT_ALLOWED: CodeInfo(MethodNotAllowed, "The resource has no such method."),
     _C.NOT_ACCEPTABLE: CodeInfo(NotAcceptable, "No acceptable media type."),
+    _C.WEBHOOK_URL_NOT_ALLOWED: CodeInfo(
+        InvalidInput,
+        "The webhook URL is not http(s), or leads to a loopback, private or link-local address.",
+        hint="set ORDERMILL_WEBHOOK_ALLOW_PRIVATE=true for receivers on your own network",
+    ),
+    _C.INVALID_RESET_TOKEN: CodeInfo(
+        InvalidInput, "The password reset link is unknown, used or expired; ask for a new one."
+    ),
     _C.NOT_AUTHENTICATED: CodeInfo(Unauthenticated, "The request carries no credentials."),
     _C.INVALID_TOKEN: CodeInfo(
         Unauthenticated, "The token is unknown, expired or revoked, or its user is disabled."
@@ -285,6 +298,8 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     _C.USER_NOT_FOUND: CodeInfo(NotFound, "No user has this id or email."),
     _C.TOKEN_NOT_FOUND: CodeInfo(NotFound, "No token has this id."),
+    _C.WEBHOOK_NOT_FOUND: CodeInfo(NotFound, "No webhook has this id."),
+    _C.DELIVERY_NOT_FOUND: CodeInfo(NotFound, "No delivery (of a message) has this id."),
     _C.CONFLICT: CodeInfo(Conflict, "The request conflicts with the current state."),
     _C.EMAIL_TAKEN: CodeInfo(Conflict, "The email is already used."),
     _C.SKU_TAKEN: CodeInfo(Conflict, "The SKU is already used."),
@@ -320,6 +335,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     _C.NOT_CANCELLABLE_BY_CUSTOMER: CodeInfo(
         Conflict, "The order is being prepared; ask the store to cancel it."
     ),
+    _C.DELIVERY_NOT_FAILED: CodeInfo(Conflict, "Only a failed delivery can be retried."),
     _C.PRECONDITION_FAILED: CodeInfo(PreconditionFailed, "If-Match no longer matches."),
     _C.IDEMPOTENCY_KEY_REUSED: CodeInfo(
         IdempotencyKeyReused, "The Idempotency-Key came with a different request before."

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -70,6 +71,8 @@ class Customer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    # E.164 (+ and up to 15 digits), for text messages; optional.
+    phone: Mapped[str | None] = mapped_column(String(16))
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -91,6 +94,9 @@ class Product(Base):
     # check` reconciles it with the stock and what live orders hold.
     stock_received: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Staff hear of the product when its stock falls to this or below (none: the
+    # store's ORDERMILL_LOW_STOCK_DEFAULT).
+    low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -338,3 +344,105 @@ class AuditLog(Base):
     entity: Mapped[str] = mapped_column(String(20))
     entity_id: Mapped[int] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+# ---------------------------------------------------------------- notifications
+
+
+class OutboxEvent(Base):
+    """Something that happened, written in the transaction that made it happen.
+
+    The worker fans each one out into ``deliveries`` (one per recipient and channel)
+    and marks it ``dispatched``; nothing else reads an event twice.
+    """
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        Index(
+            "ix_outbox_events_waiting",
+            "id",
+            postgresql_where=text("dispatched IS NULL"),
+            sqlite_where=text("dispatched IS NULL"),
+        ),
+        Index("ix_outbox_events_order", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[int | None] = mapped_column(Integer)  # no key: outlives a deleted order
+    product_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    dispatched: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Webhook(Base):
+    """An endpoint that receives events, signed as Standard Webhooks describes."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    events: Mapped[list[str]] = mapped_column(JSONType, default=list)  # empty: every event
+    secret: Mapped[str] = mapped_column(String(100))  # whsec_…, needed to sign
+    # After a rotation deliveries are signed with both until this time.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Delivery(Base):
+    """One message of one event to one recipient on one channel, and how it went."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint("channel IN ('email', 'sms', 'webhook')", name="channel_known"),
+        CheckConstraint(
+            "status IN ('pending', 'sent', 'failed', 'cancelled')", name="status_known"
+        ),
+        Index(
+            "ix_deliveries_due",
+            "next_attempt",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_deliveries_event", "event_id"),
+        Index("ix_deliveries_webhook", "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    audience: Mapped[str] = mapped_column(String(10))  # customer, staff or endpoint
+    recipient: Mapped[str] = mapped_column(String(2000))  # address, number or URL
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    message: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # as rendered
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    leased_by: Mapped[str | None] = mapped_column(String(100))
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PasswordReset(Base):
+    """A single-use link sent by email: stored only as its SHA-256 digest."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires: Mapped[datetime] = mapped_column(UTCDateTime)
+    used: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -54,6 +54,7 @@ TABLES: tuple[Table, ...] = (
     payments,
     order_events,
     audit_log,
+    outbox_events,
 )
 
 
@@ -85,8 +86,8 @@ def seed(database: Database) -> None:
         session.execute(
             insert(products),
             [
-                {"name": "Pen", "sku": "PEN", "price": 2_50, "stock": 10},
-                {"name": "Ink", "sku": "INK", "price": 7_00, "stock": 2},
+                {"name": "Pen", "sku": "PEN", "price": 2_50, "stock": 10, "low_stock_threshold": None},
+                {"name": "Ink", "sku": "INK", "price": 7_00, "stock": 2, "low_stock_threshold": 1},
                 {"name": "Pad", "sku": "PAD", "price": 4_00, "stock": 5},
                 {"name": "Nib", "sku": "NIB", "price": 1_25, "stock": 0},
             ],
@@ -207,4 +208,7 @@ def test_both_writers_write_the_same_rows_for_the_same_plans(
         "payments": 5,
         "order_events": 20,
         "audit_log": 16,
+        # 6 placed, 10 transitions, and two products low: pen to the store's default
+        # threshold (5), ink to its own (1)
+        "outbox_events": 18,
     }

@@ -10,6 +10,7 @@ from ordermill import __version__
 from ordermill.cli.accounts import tokens_app, users_app
 from ordermill.cli.common import OrdermillGroup, console
 from ordermill.cli.database import db_app, seed
+from ordermill.cli.notifications import outbox_app, worker
 from ordermill.cli.orders import orders_app
 from ordermill.cli.server import serve
 from ordermill.cli.workflow import stock_app, workflow_app
@@ -26,12 +27,14 @@ app = typer.Typer(
 )
 app.command()(serve)
 app.command()(seed)
+app.command()(worker)
 app.add_typer(db_app, name="db")
 app.add_typer(orders_app, name="orders")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(stock_app, name="stock")
+app.add_typer(outbox_app, name="outbox")
 
 
 def _version(value: bool) -> None:

@@ -36,6 +36,7 @@ class Permission(StrEnum):
     ORDERS_WRITE = "orders:write"  # create, delete pending, workflow actions, notes
     ORDERS_REORDER = "orders:reorder"  # put an order back in the cart (customers: their own)
     USERS_MANAGE = "users:manage"  # users, API tokens, the audit log
+    WEBHOOKS_MANAGE = "webhooks:manage"  # webhook endpoints, their secrets and deliveries
 
 
 _EVERYONE = {Permission.PUBLIC, Permission.CATALOG_READ}
@@ -57,7 +58,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.STAFF: frozenset(_STAFF),
     Role.ADMIN: frozenset(
-        _STAFF | {Permission.CUSTOMERS_DELETE, Permission.BALANCE_ADJUST, Permission.USERS_MANAGE}
+        _STAFF
+        | {
+            Permission.CUSTOMERS_DELETE,
+            Permission.BALANCE_ADJUST,
+            Permission.USERS_MANAGE,
+            Permission.WEBHOOKS_MANAGE,
+        }
     ),
 }
 

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ordermill.errors import Code, Conflict, customer_not_found, product_not_found
-from ordermill.models import Customer, LedgerEntry, Order, Product, User
-from ordermill.services import audit, ledger
+from ordermill.models import Customer, LedgerEntry, Order, Product, User, utcnow
+from ordermill.services import audit, ledger, outbox
 from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.ledger import EntryKind
 from ordermill.services.pagination import Page, decode_id_cursor, encode_cursor
@@ -220,6 +220,7 @@ class ProductChanges:
     price: int | None = None
     stock: int | None = None
     active: bool | None = None
+    low_stock_threshold: int | None = None
 
 
 def update_product(
@@ -235,9 +236,21 @@ def update_product(
         product.name = changes.name.strip()
     if changes.price is not None:
         product.price = changes.price
+    if changes.low_stock_threshold is not None:
+        product.low_stock_threshold = changes.low_stock_threshold
     if changes.stock is not None and changes.stock != product.stock:
         # Staff setting the stock received (or wrote off) the difference.
         product.stock_received += changes.stock - product.stock
+        outbox.record(
+            session,
+            outbox.low_stock(
+                {product.id: product.stock},
+                {product.id: changes.stock},
+                {product.id: product.low_stock_threshold},
+                outbox.store_low_stock_default(),
+            ),
+            utcnow(),
+        )
         product.stock = changes.stock
     if changes.active is not None:
         product.active = changes.active

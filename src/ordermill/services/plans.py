@@ -39,12 +39,23 @@ class AuditRow:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An event for the outbox: the worker tells people and systems about it."""
+
+    type: str  # an ``EventType`` value
+    order_id: int | None
+    data: dict[str, Any]
+    product_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Journal:
     """What a set of transitions records besides its effects (``transitions.journal``)."""
 
     action: str  # the audit log's name for it: ``order.processed``
     events: tuple[EventRow, ...]
     audits: tuple[AuditRow, ...]
+    outbox: tuple[OutboxRow, ...] = ()
 
 
 # ---------------------------------------------------------------- processing

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import (
@@ -26,6 +27,7 @@ from ordermill.domain.orders import (
 from ordermill.domain.workflow import Action, OrderFacts, PaymentFlow, check, settle
 from ordermill.errors import OrdermillError, order_not_found
 from ordermill.models import utcnow
+from ordermill.services import outbox
 from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.ledger import EntryKind
 from ordermill.services.order_views import OrderView, load_orders
@@ -123,13 +125,15 @@ def _process_set(
             if line.product_id is not None
         }
     )
+    stock, thresholds = _lock_products(session, product_ids)
     batch = _Batch(
         strategy=strategy,
         flow=flow,
         now=now,
         actor=actor,
-        stock=lock_by_id(session, products.c.stock, product_ids),
+        stock=stock,
         balances={claimed.view.customer_id: claimed.balance for claimed in claims.values()},
+        thresholds=thresholds,
     )
     payload = {"strategy": strategy.value, "flow": flow.value}
     results.update(
@@ -165,6 +169,21 @@ def _claim_many(session: Session, ids: list[int]) -> dict[int, Claimed]:
     }
 
 
+def _lock_products(
+    session: Session, product_ids: list[int]
+) -> tuple[dict[int, int], dict[int, int | None]]:
+    """Lock the products in id order: their stock, and their low-stock thresholds."""
+    if not product_ids:
+        return {}, {}
+    rows = session.execute(
+        select(products.c.id, products.c.stock, products.c.low_stock_threshold)
+        .where(products.c.id.in_(product_ids))
+        .order_by(products.c.id)
+        .with_for_update(key_share=True)
+    ).all()
+    return {row[0]: row[1] for row in rows}, {row[0]: row[2] for row in rows}
+
+
 @dataclass(slots=True)
 class _Batch:
     """A set of orders being processed: what the ones decided so far left and will write."""
@@ -175,12 +194,17 @@ class _Batch:
     actor: Actor
     stock: dict[int, int]  # product id -> units left
     balances: dict[int, int]  # customer id -> balance left
+    thresholds: dict[int, int | None]  # product id -> its own low-stock threshold
+    initial: dict[int, int] = field(default_factory=dict)  # product id -> stock when locked
     taken: dict[int, int] = field(default_factory=dict)  # product id -> units
     adjusted: list[LineAdjustment] = field(default_factory=list)
     orders: list[OrderProcessed] = field(default_factory=list)
     charges: dict[int, int] = field(default_factory=dict)  # customer id -> amount
     ledger: list[LedgerRow] = field(default_factory=list)
     payments: list[PaymentRow] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.initial = dict(self.stock)
 
     def decide(self, claimed: Claimed) -> Change:
         """Settle one order against what is left; raises when the strategy refuses it."""
@@ -270,6 +294,17 @@ class _Batch:
             charges=tuple(BalanceCharge(cid, amt) for cid, amt in sorted(self.charges.items())),
             ledger=tuple(self.ledger),
             payments=tuple(self.payments),
-            journal=journal,
+            journal=replace(
+                journal,
+                outbox=journal.outbox
+                + tuple(
+                    outbox.low_stock(
+                        self.initial,
+                        {pid: self.stock[pid] for pid in self.taken},
+                        self.thresholds,
+                        outbox.store_low_stock_default(),
+                    )
+                ),
+            ),
         )
         writer_for(session).write_processed(session, plan)

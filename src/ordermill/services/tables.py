@@ -25,6 +25,10 @@ audit_log = cast(Table, models.AuditLog.__table__)
 payments = cast(Table, models.Payment.__table__)
 ledger_entries = cast(Table, models.LedgerEntry.__table__)
 order_events = cast(Table, models.OrderEvent.__table__)
+outbox_events = cast(Table, models.OutboxEvent.__table__)
+deliveries = cast(Table, models.Delivery.__table__)
+webhooks = cast(Table, models.Webhook.__table__)
+password_resets = cast(Table, models.PasswordReset.__table__)
 
 
 def upsert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:

@@ -23,12 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ordermill import plugins
+from ordermill.domain.events import for_transition
 from ordermill.domain.orders import OrderStatus
 from ordermill.domain.workflow import Action, OrderFacts, PaymentFlow, check, refused
 from ordermill.errors import OrdermillError, order_not_found
 from ordermill.services.audit import Actor
 from ordermill.services.order_views import OrderView, load_order_with_balance
-from ordermill.services.plans import AuditRow, EventRow, Journal
+from ordermill.services.plans import AuditRow, EventRow, Journal, OutboxRow
 from ordermill.services.writers.core import write_journal
 
 
@@ -112,11 +113,13 @@ AUDIT_ACTIONS: dict[Action, str] = {
 
 
 def journal(action: Action, changes: Sequence[Change]) -> Journal:
-    """The timeline events and audit entries of a set of transitions, in order.
+    """The timeline events, audit entries and outbox events of a set of transitions.
 
     Every status change is recorded through here, whichever writer writes it (the
-    Core ``writers.core.write_journal``, or a writer's statement for a whole plan): what
-    else a change must leave behind (a notification to send) belongs here too.
+    Core ``writers.core.write_journal``, or a writer's statement for a whole plan), so
+    every change leaves its notification behind in its own transaction. An outbox
+    event carries the details of the change's timeline events (carrier and tracking,
+    the refund, the strategy).
     """
     return Journal(
         AUDIT_ACTIONS[action],
@@ -126,6 +129,14 @@ def journal(action: Action, changes: Sequence[Change]) -> Journal:
             for kind, detail in change.events
         ),
         tuple(AuditRow(change.after.id, change.audit or {}) for change in changes),
+        tuple(
+            OutboxRow(
+                for_transition(action, OrderStatus(change.after.status)).value,
+                change.after.id,
+                {key: value for _kind, detail in change.events for key, value in detail.items()},
+            )
+            for change in changes
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
@@ -16,6 +17,8 @@ from ordermill import __version__
 from ordermill.config import Settings, get_settings
 from ordermill.db import Database
 from ordermill.domain.access import Permission
+from ordermill.notify import channels_for
+from ordermill.notify.worker import Worker
 from ordermill.services.accounts import Principal
 from ordermill.web import outage
 from ordermill.web.api import (
@@ -80,7 +83,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The server's own worker (``ORDERMILL_WORKER_IN_SERVER``): `make run` sends mail.
+        worker = (
+            Worker(database, settings, channels_for(settings))
+            if settings.worker_in_server
+            else None
+        )
+        thread = worker.start() if worker else None
+        if worker is not None:
+            database.on_commit(worker.nudge)  # a change's messages leave at once
         yield
+        if worker is not None and thread is not None:
+            worker.stop()
+            await asyncio.to_thread(thread.join, 30)
         if owns_database:
             database.dispose()
 

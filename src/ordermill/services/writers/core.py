@@ -6,13 +6,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ordermill.services import audit, timeline
+from ordermill.services import audit, outbox, timeline
 from ordermill.services.audit import Actor
 from ordermill.services.plans import Journal
 
 
 def write_journal(session: Session, journal: Journal, actor: Actor, now: datetime) -> None:
-    """A journal's timeline events and audit entries, one statement per table."""
+    """A journal's timeline events, audit entries and outbox events, one statement per
+    table."""
     if journal.events:
         timeline.record_many(
             session, [(e.order_id, e.kind, e.detail) for e in journal.events], actor, now=now
@@ -25,3 +26,4 @@ def write_journal(session: Session, journal: Journal, actor: Actor, now: datetim
         [(a.order_id, a.detail) for a in journal.audits],
         now=now,
     )
+    outbox.record(session, journal.outbox, now)

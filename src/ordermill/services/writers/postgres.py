@@ -2,7 +2,7 @@
 
 Data-modifying CTEs over arrays of values (``unnest``) write every table a plan
 touches in one round trip. Values come in as bound parameters; the SQL holds no
-status, kind or method of its own.
+status, kind, method or event type of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ordermill.domain.events import EventType
 from ordermill.domain.orders import OrderStatus
 from ordermill.services.order_views import LineView, OrderView
 from ordermill.services.plans import CREATED, ORDER_CREATED, PlacePlan, ProcessPlan
@@ -71,6 +72,11 @@ WITH stock AS (
     SELECT :now, :actor, CAST(:uid AS integer), CAST(:tid AS integer), :a_action, :a_entity,
         v.oid, CAST(v.detail AS jsonb)
     FROM unnest(CAST(:a_oid AS integer[]), CAST(:a_detail AS text[])) AS v(oid, detail)
+), announced AS (
+    INSERT INTO outbox_events (type, order_id, product_id, data, created)
+    SELECT v.type, v.oid, v.pid, CAST(v.data AS jsonb), :now
+    FROM unnest(CAST(:o_type AS text[]), CAST(:o_oid AS integer[]), CAST(:o_pid AS integer[]),
+        CAST(:o_data AS text[])) AS v(type, oid, pid, data)
 )
 SELECT count(*) FROM stock
 """
@@ -118,6 +124,10 @@ def write_processed(session: Session, plan: ProcessPlan) -> None:
         "a_entity": ENTITY,
         "a_oid": [entry.order_id for entry in journal.audits],
         "a_detail": [json.dumps(entry.detail) for entry in journal.audits],
+        "o_type": [row.type for row in journal.outbox],
+        "o_oid": [row.order_id for row in journal.outbox],
+        "o_pid": [row.product_id for row in journal.outbox],
+        "o_data": [json.dumps(row.data) for row in journal.outbox],
     }
     if session.execute(_PROCESSED_PG, params).scalar_one() != len(plan.stock_takes):
         raise RuntimeError("stock changed under a lock while processing orders")
@@ -125,7 +135,7 @@ def write_processed(session: Session, plan: ProcessPlan) -> None:
 
 # On PostgreSQL placing an order is one statement of data-modifying CTEs: read the
 # products' snapshot (only those still sold, only for a customer who exists), insert the
-# order with its total, its lines, its audit entry and its "created" event. When a
+# order with its total, its lines, its audit entry, its "created" event and its outbox event. When a
 # product or the customer is missing nothing is written and no row comes back. The
 # number is not taken here: the counter's lock would be held through all these inserts
 # (placing became serial when it was); ``assign_number`` takes it last.
@@ -168,6 +178,12 @@ WITH wanted AS (
     SELECT new_order.id, :now, :event_kind, :actor, :visibility,
         jsonb_build_object('customer_id', CAST(:customer_id AS integer), 'total', new_order.total)
     FROM new_order
+), announced AS (
+    INSERT INTO outbox_events (type, order_id, data, created)
+    SELECT :outbox_type, new_order.id,
+        jsonb_build_object('customer_id', CAST(:customer_id AS integer), 'total', new_order.total),
+        :now
+    FROM new_order
 )
 SELECT new_order.id AS order_id, new_order.number, new_order.total, l.*
 FROM new_order, new_lines l
@@ -204,6 +220,7 @@ def place(session: Session, plan: PlacePlan) -> OrderView | None:
             "entity": ENTITY,
             "event_kind": CREATED,
             "visibility": Visibility.CUSTOMER.value,
+            "outbox_type": EventType.ORDER_CREATED.value,
         },
     ).all()
     if not rows:

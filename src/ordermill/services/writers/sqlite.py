@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
+from ordermill.domain.events import EventType
 from ordermill.domain.orders import OrderStatus, format_order_number
 from ordermill.services.numbering import allocate_order_numbers
 from ordermill.services.order_views import LineView, OrderView
@@ -20,6 +21,7 @@ from ordermill.services.plans import (
     AuditRow,
     EventRow,
     Journal,
+    OutboxRow,
     PlacePlan,
     ProcessPlan,
 )
@@ -181,7 +183,10 @@ def place(session: Session, plan: PlacePlan) -> OrderView:
     write_journal(
         session,
         Journal(
-            ORDER_CREATED, (EventRow(order_id, CREATED, created),), (AuditRow(order_id, created),)
+            ORDER_CREATED,
+            (EventRow(order_id, CREATED, created),),
+            (AuditRow(order_id, created),),
+            (OutboxRow(EventType.ORDER_CREATED.value, order_id, created),),
         ),
         plan.actor,
         plan.now,

@@ -1,0 +1,271 @@
+"""The worker: dispatches outbox events and delivers their messages, with retries.
+
+Each round dispatches every waiting event (``dispatch``), then sends every due
+delivery, ``concurrency`` at a time: claimed in one transaction, sent outside any,
+the outcome recorded in a transaction of its own. Between rounds the worker sleeps
+until PostgreSQL notifies it of a new event (``LISTEN ordermill_outbox``, fed by a
+trigger on the outbox) or until the poll interval passes, which also brings retries
+that have come due. Once an hour it prunes what the retention period lets go.
+
+Any number of workers, on any number of machines, share one PostgreSQL database:
+they skip what another has locked, and a delivery claimed by a worker that died is
+taken again when its lease runs out. That is the one case in which a message is sent
+twice: the worker died after sending and before recording it. The message then
+carries the same ids (``Message-ID``, ``webhook-id``) both times.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from ordermill.config import Settings
+from ordermill.db import Database
+from ordermill.notify.channels import (
+    Channel,
+    ChannelName,
+    Endpoint,
+    Failed,
+    Message,
+    Outcome,
+    Retry,
+    Sent,
+)
+from ordermill.notify.dispatch import dispatch
+from ordermill.outages import failure_of
+from ordermill.services import deliveries
+from ordermill.services.deliveries import Claimed, Result, Schedule
+
+log = logging.getLogger("ordermill.worker")
+
+CHANNEL = "ordermill_outbox"  # what the outbox trigger notifies
+DISPATCH_BATCH = 500  # events per dispatch transaction
+PRUNE_EVERY = 3600.0  # seconds
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Worker:
+    """One worker process's delivery loop (``run``), or one pass of it (``run_once``)."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        channels: Sequence[Channel],
+        *,
+        concurrency: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.channels = list(channels)
+        self.by_name = {channel.name: channel for channel in self.channels}
+        self.concurrency = concurrency or settings.worker_concurrency
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.schedule = Schedule(
+            tuple(settings.delivery_retry_schedule), settings.delivery_max_attempts
+        )
+        self.disable_after = timedelta(hours=settings.webhook_disable_after_hours)
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ordermill-send")
+        self._pruned_at = 0.0
+        self._own = threading.local()  # set in the worker's own threads
+
+    # ------------------------------------------------------------ one pass
+
+    def run_once(self) -> Counter[str]:
+        """Dispatch every waiting event, then send every due delivery; the counts."""
+        counts: Counter[str] = Counter()
+        while not self.stopping.is_set():
+            with self.database.write() as session:
+                dispatched = dispatch(session, self.channels, utcnow(), DISPATCH_BATCH)
+            counts["dispatched"] += dispatched
+            if dispatched < DISPATCH_BATCH:
+                break
+        while not self.stopping.is_set():
+            with self.database.write() as session:
+                claimed = deliveries.claim_deliveries(
+                    session,
+                    self.name,
+                    self.concurrency,
+                    utcnow(),
+                    self.settings.worker_lease_seconds,
+                )
+            if not claimed:
+                break
+            # The batch is finished even when asked to stop: the messages in hand go out.
+            for status in self._pool.map(self.deliver, claimed):
+                counts[status] += 1
+        return counts
+
+    def deliver(self, claimed: Claimed) -> str:
+        """Send one claimed delivery and record how it went; its status after."""
+        self._own.active = True
+        channel = self.by_name.get(ChannelName(claimed.channel))
+        outcome: Outcome
+        if channel is None:
+            outcome = Failed(f"the {claimed.channel} channel is not configured")
+        else:
+            try:
+                outcome = channel.send(_message(claimed))
+            except Exception as exc:  # a bug in a channel must not stop the others
+                log.exception("delivery %s: %s channel raised", claimed.id, claimed.channel)
+                outcome = Retry(f"{type(exc).__name__}: {exc}")
+        result = _result(claimed.id, outcome)
+        with self.database.write() as session:
+            status = deliveries.record(
+                session,
+                self.name,
+                result,
+                utcnow(),
+                self.schedule,
+                webhook_id=claimed.webhook_id,
+                disable_after=self.disable_after,
+            )
+        level = logging.INFO if result.ok else logging.WARNING
+        log.log(
+            level,
+            "delivery %s (%s %s to %s): %s%s",
+            claimed.id,
+            claimed.event_type,
+            claimed.channel,
+            claimed.recipient,
+            status,
+            f": {result.error}" if result.error else "",
+        )
+        if isinstance(outcome, Sent) and outcome.detail:
+            log.info("delivery %s: %s", claimed.id, outcome.detail)
+        return status
+
+    def prune(self) -> deliveries.Pruned:
+        before = utcnow() - timedelta(days=self.settings.retention_days)
+        with self.database.write() as session:
+            pruned = deliveries.prune(session, before)
+        self._pruned_at = time.monotonic()
+        return pruned
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        """Deliver until ``stop``: a round, then sleep until woken or the poll interval."""
+        listener = self._listen() if not self.database.is_sqlite else None
+        log.info("worker %s delivering (%d at a time)", self.name, self.concurrency)
+        self._own.active = True
+        try:
+            while not self.stopping.is_set():
+                self.wake.clear()
+                try:
+                    if time.monotonic() - self._pruned_at >= PRUNE_EVERY:
+                        self.prune()
+                    self.run_once()
+                except DBAPIError as exc:
+                    if failure_of(exc) is None:
+                        raise
+                    log.warning("worker: database unavailable (%s); retrying", _first_line(exc))
+                self.wake.wait(self.settings.worker_poll_seconds)
+        finally:
+            self.stopping.set()
+            if listener is not None:
+                listener.join(timeout=5)
+            self._pool.shutdown(wait=True)
+            log.info("worker %s stopped", self.name)
+
+    def nudge(self) -> None:
+        """Someone else committed: there may be events to dispatch (the worker's own
+        commits don't count, or it would never sleep)."""
+        if not getattr(self._own, "active", False):
+            self.wake.set()
+
+    def stop(self) -> None:
+        """Finish the messages in hand, then leave ``run``."""
+        self.stopping.set()
+        self.wake.set()
+
+    def start(self) -> threading.Thread:
+        """``run`` in a background thread (the server's own worker)."""
+        thread = threading.Thread(target=self.run, name="ordermill-worker", daemon=True)
+        thread.start()
+        return thread
+
+    def _listen(self) -> threading.Thread:
+        """Wake the loop whenever PostgreSQL says an event was committed."""
+        url = make_url(self.database.url).set(drivername="postgresql")
+        dsn = url.render_as_string(hide_password=False)
+
+        def listen() -> None:
+            while not self.stopping.is_set():
+                try:
+                    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                        conn.execute(f"LISTEN {CHANNEL}")
+                        self.wake.set()  # whatever came while not listening
+                        while not self.stopping.is_set():
+                            for _ in conn.notifies(timeout=1.0, stop_after=1):
+                                self.wake.set()
+                except psycopg.Error as exc:
+                    log.warning("worker: not listening (%s); polling", _first_line(exc))
+                    self.stopping.wait(self.settings.worker_poll_seconds)
+
+        thread = threading.Thread(target=listen, name="ordermill-listen", daemon=True)
+        thread.start()
+        return thread
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _message(claimed: Claimed) -> Message:
+    endpoint = None
+    if claimed.webhook_id is not None and claimed.webhook_url is not None:
+        secrets = [claimed.secret] if claimed.secret else []
+        until = claimed.previous_secret_until
+        if claimed.previous_secret and until is not None and until > utcnow():
+            secrets.append(claimed.previous_secret)
+        endpoint = Endpoint(claimed.webhook_id, claimed.webhook_url, (), tuple(secrets))
+    return Message(
+        id=claimed.id,
+        event_id=claimed.event_id,
+        event_type=claimed.event_type,
+        channel=ChannelName(claimed.channel),
+        recipient=claimed.recipient,
+        content=claimed.content,
+        attempts=claimed.attempts,
+        created=claimed.event_created,
+        endpoint=endpoint,
+    )
+
+
+def _result(delivery_id: int, outcome: Outcome) -> Result:
+    if isinstance(outcome, Sent):
+        return Result(delivery_id, ok=True, response_code=outcome.response_code)
+    if isinstance(outcome, Retry):
+        return Result(
+            delivery_id,
+            ok=False,
+            error=outcome.error,
+            response_code=outcome.response_code,
+            retry_after=outcome.after,
+        )
+    return Result(
+        delivery_id,
+        ok=False,
+        permanent=True,
+        error=outcome.error,
+        response_code=outcome.response_code,
+    )
