@@ -901,7 +901,9 @@ def parse_args() -> Options:
         "--bulk-time-limit", type=int, default=200, help="stop bulk processing after N s"
     )
     parser.add_argument("--list-orders", type=int, default=1_000_000)
-    parser.add_argument("--only", default="writes,bulk,list,sqlite", help="scenario groups to run")
+    parser.add_argument(
+        "--only", default="writes,bulk,list,sqlite,notify", help="scenario groups to run"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
     parser.add_argument("--no-output", action="store_true", help="print only")
     ns = parser.parse_args()
@@ -939,6 +941,7 @@ def main() -> None:
         "ordermill orders process --all-pending --batch-size 500",
         "ordermill seed --customers 10000 --products 10000 --orders 1000000 --batch-size 20000",
         "/usr/bin/time -v ordermill orders export --format csv|jsonl -o FILE",
+        "ordermill worker --once --concurrency 8   # scenario 9; scenarios 10-11: ordermill worker",
     ]
     dbs = PgDatabases(opts.postgres)
     admin = engine_for(opts.postgres)
@@ -959,6 +962,10 @@ def main() -> None:
             figures = {row.scenario[:2]: row.figure for row in report.rows}
             pg_rows = {"place": figures.get("1.", "-"), "process": figures.get("3.", "-")}
             sqlite_writes(opts, report, pg_rows)
+        if "notify" in only:
+            from notify import notifications  # bench/notify.py, beside this file
+
+            notifications(opts, dbs, report)
     except (BenchError, KeyboardInterrupt) as exc:
         failure = exc
     finally:

@@ -277,7 +277,7 @@ def test_db_upgrade_creates_the_schema_of_an_empty_database(
 
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert "Created the schema at revision 0003" in result.output
+    assert "Created the schema at revision 0004" in result.output
     tables = set(inspect(create_engine(url)).get_table_names())
     assert {"customers", "products", "orders", "order_lines", "alembic_version"} <= tables
 

@@ -285,10 +285,10 @@ def test_db_upgrade_says_what_it_did(tmp_path: Path, monkeypatch: pytest.MonkeyP
     downgrade(url, "0002")
     upgraded = run(monkeypatch, ["db", "upgrade"], database_url=url)
 
-    assert created.stdout.startswith("Created the schema at revision 0003 in ")
-    assert again.stdout.startswith("Already up to date at revision 0003 ")
+    assert created.stdout.startswith("Created the schema at revision 0004 in ")
+    assert again.stdout.startswith("Already up to date at revision 0004 ")
     assert upgraded.stdout.startswith("Upgraded ")
-    assert "from revision 0002 to 0003" in upgraded.stdout
+    assert "from revision 0002 to 0004" in upgraded.stdout
 
 
 # ---------------------------------------------------------------- seed

@@ -32,6 +32,7 @@ from ordermill.services.tables import (
     order_counters,
     order_events,
     order_lines,
+    outbox_events,
     payments,
     products,
 )
@@ -86,10 +87,28 @@ def seed(database: Database) -> None:
         session.execute(
             insert(products),
             [
-                {"name": "Pen", "sku": "PEN", "price": 2_50, "stock": 10, "low_stock_threshold": None},
+                {
+                    "name": "Pen",
+                    "sku": "PEN",
+                    "price": 2_50,
+                    "stock": 10,
+                    "low_stock_threshold": None,
+                },
                 {"name": "Ink", "sku": "INK", "price": 7_00, "stock": 2, "low_stock_threshold": 1},
-                {"name": "Pad", "sku": "PAD", "price": 4_00, "stock": 5},
-                {"name": "Nib", "sku": "NIB", "price": 1_25, "stock": 0},
+                {
+                    "name": "Pad",
+                    "sku": "PAD",
+                    "price": 4_00,
+                    "stock": 5,
+                    "low_stock_threshold": None,
+                },
+                {
+                    "name": "Nib",
+                    "sku": "NIB",
+                    "price": 1_25,
+                    "stock": 0,
+                    "low_stock_threshold": None,
+                },
             ],
         )
         for table in (customers, products):

@@ -52,6 +52,7 @@ EXPECTED = {
         P.CUSTOMERS_DELETE,
         P.BALANCE_ADJUST,
         P.USERS_MANAGE,
+        P.WEBHOOKS_MANAGE,
     },
 }
 
@@ -90,6 +91,7 @@ def test_a_customer_touches_nothing_of_the_store_beyond_their_own_account() -> N
         P.ORDERS_READ,
         P.ORDERS_WRITE,
         P.USERS_MANAGE,
+        P.WEBHOOKS_MANAGE,
     }
 
     assert customer.isdisjoint(store_wide)
@@ -100,10 +102,10 @@ def test_anonymous_is_below_staff_and_staff_is_below_admin() -> None:
     assert ROLE_PERMISSIONS[Role.STAFF] < ROLE_PERMISSIONS[Role.ADMIN]
 
 
-def test_admin_adds_to_staff_only_customer_deletion_balances_and_users() -> None:
+def test_admin_adds_to_staff_only_customer_deletion_balances_users_and_webhooks() -> None:
     extra = ROLE_PERMISSIONS[Role.ADMIN] - ROLE_PERMISSIONS[Role.STAFF]
 
-    assert extra == {P.CUSTOMERS_DELETE, P.BALANCE_ADJUST, P.USERS_MANAGE}
+    assert extra == {P.CUSTOMERS_DELETE, P.BALANCE_ADJUST, P.USERS_MANAGE, P.WEBHOOKS_MANAGE}
 
 
 @pytest.mark.parametrize("role", [Role.STAFF, Role.ADMIN])

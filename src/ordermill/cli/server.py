@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import copy
+from typing import Annotated, Any
 
 import typer
 
@@ -36,6 +37,21 @@ def serve(
         port=bind_port,
         workers=workers or config.workers,
         log_level=config.log_level,
+        log_config=log_config(config.log_level),
         proxy_headers=True,
         forwarded_allow_ips=config.forwarded_allow_ips,
     )
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, with ordermill's own loggers (the worker's deliveries, outages)
+    on its default handler at the server's level."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["ordermill"] = {
+        "handlers": ["default"],
+        "level": "DEBUG" if level == "trace" else level.upper(),
+        "propagate": False,
+    }
+    return config

@@ -168,15 +168,22 @@ def create_product(
     price: int,
     stock: int = 0,
     active: bool = True,
+    low_stock_threshold: int | None = None,
     actor: Actor = SYSTEM,
 ) -> Product:
-    """Add a product to the catalog."""
+    """Add a product to the catalog (``low_stock_threshold`` None: the store's default)."""
     sku = sku.strip()
     taken = f"A product with SKU {sku} already exists."
     if session.scalar(select(exists().where(Product.sku == sku))):
         raise Conflict(taken, code=Code.SKU_TAKEN)
     product = Product(
-        name=name.strip(), sku=sku, price=price, stock=stock, stock_received=stock, active=active
+        name=name.strip(),
+        sku=sku,
+        price=price,
+        stock=stock,
+        stock_received=stock,
+        active=active,
+        low_stock_threshold=low_stock_threshold,
     )
     session.add(product)
     _flush_unique(session, Code.SKU_TAKEN, taken)
@@ -221,6 +228,7 @@ class ProductChanges:
     stock: int | None = None
     active: bool | None = None
     low_stock_threshold: int | None = None
+    default_threshold: bool = False  # back to the store's default threshold
 
 
 def update_product(
@@ -236,7 +244,7 @@ def update_product(
         product.name = changes.name.strip()
     if changes.price is not None:
         product.price = changes.price
-    if changes.low_stock_threshold is not None:
+    if changes.low_stock_threshold is not None or changes.default_threshold:
         product.low_stock_threshold = changes.low_stock_threshold
     if changes.stock is not None and changes.stock != product.stock:
         # Staff setting the stock received (or wrote off) the difference.
@@ -270,4 +278,7 @@ def delete_product(session: Session, product_id: int, *, actor: Actor = SYSTEM) 
 
 
 def _changed_fields(changes: ProductChanges) -> dict[str, object]:
-    return {name: getattr(changes, name) for name in ProductChanges.__slots__}
+    fields = {name: getattr(changes, name) for name in ProductChanges.__slots__}
+    if fields.pop("default_threshold"):
+        fields["low_stock_threshold"] = "default"
+    return fields

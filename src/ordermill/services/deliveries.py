@@ -459,6 +459,13 @@ class Notification:
     next_attempt: datetime | None
     last_error: str | None
 
+    @property
+    def state(self) -> str:
+        """As staff read it: queued (not tried yet), retrying, sent, failed or cancelled."""
+        if self.status == DeliveryStatus.PENDING:
+            return "retrying" if self.attempts else "queued"
+        return self.status
+
 
 def for_order(session: Session, order_id: int) -> list[Notification]:
     """The order's messages (queued, sent, retrying, failed), oldest first."""

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ordermill.errors import order_not_found
 from ordermill.models import utcnow
+from ordermill.services import deliveries
 from ordermill.services.audit import Actor
 from ordermill.services.tables import order_events, orders
 
@@ -123,12 +124,56 @@ def _ensure_order(session: Session, order_id: int, customer_id: int | None) -> N
 
 
 def list_events(session: Session, order_id: int, *, customer_id: int | None = None) -> list[Event]:
-    """The timeline, oldest first; for a customer (``customer_id``) only what they may see."""
+    """The timeline, oldest first; for a customer (``customer_id``) only what they may see.
+
+    Staff also see every message about the order (``notification`` entries, whose id is
+    the delivery's): queued, retrying, sent, failed with the error, or cancelled.
+    """
     _ensure_order(session, order_id, customer_id)
     stmt = select(order_events).where(order_events.c.order_id == order_id)
     if customer_id is not None:
         stmt = stmt.where(order_events.c.visibility == Visibility.CUSTOMER.value)
     rows = session.execute(stmt.order_by(order_events.c.id).limit(MAX_EVENTS)).all()
-    return [
+    events = [
         Event(r.id, r.order_id, r.at, r.kind, r.actor, r.visibility, r.detail or {}) for r in rows
     ]
+    if customer_id is not None:
+        return events
+    messages = sorted(
+        (_notification_event(order_id, n) for n in deliveries.for_order(session, order_id)),
+        key=lambda message: message.at,
+    )
+    # Events keep their own order; each message goes before the first event after it.
+    merged: list[Event] = []
+    for event in events:
+        while messages and messages[0].at < event.at:
+            merged.append(messages.pop(0))
+        merged.append(event)
+    return merged + messages
+
+
+NOTIFICATION = "notification"  # the kind of a message's entry
+
+
+def _notification_event(order_id: int, message: deliveries.Notification) -> Event:
+    detail: dict[str, Any] = {
+        "event": message.event_type,
+        "channel": message.channel,
+        "audience": message.audience,
+        "recipient": message.recipient,
+        "status": message.state,
+        "attempts": message.attempts,
+    }
+    if message.last_error:
+        detail["error"] = message.last_error
+    if message.next_attempt is not None:
+        detail["next_attempt"] = message.next_attempt.isoformat()
+    return Event(
+        message.id,
+        order_id,
+        message.sent or message.created,
+        NOTIFICATION,
+        "ordermill",
+        Visibility.STAFF.value,
+        detail,
+    )

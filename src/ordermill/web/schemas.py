@@ -142,12 +142,24 @@ class CustomerPublic(BaseModel):
 # ---------------------------------------------------------------- products
 
 
+Threshold = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=2_000_000_000,
+        strict=True,
+        description="Staff hear of the product when its stock falls to this or below",
+    ),
+]
+
+
 class ProductCreate(RequestModel):
     name: Name
     sku: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     price: AmountIn
     stock: Annotated[int, Field(ge=0, le=2_000_000_000, strict=True)] = 0
     active: bool = True
+    low_stock_threshold: Threshold | None = None
 
     @field_validator("price", mode="before")
     @classmethod
@@ -164,6 +176,9 @@ class ProductUpdate(RequestModel):
     price: AmountIn | None = None
     stock: Annotated[int, Field(ge=0, le=2_000_000_000, strict=True)] | None = None
     active: bool | None = None
+    low_stock_threshold: Threshold | None = Field(
+        default=None, description="null: the store's default threshold again"
+    )
 
     @field_validator("price", mode="before")
     @classmethod
@@ -180,6 +195,10 @@ class ProductPublic(BaseModel):
     price: Money
     stock: int
     active: bool
+    low_stock_threshold: int | None = Field(
+        description="Staff hear of the product when its stock falls to this or below"
+        " (null: the store's default, ORDERMILL_LOW_STOCK_DEFAULT)"
+    )
     created: datetime
 
 

@@ -53,6 +53,7 @@ def create_product(
             price=body.price,
             stock=body.stock,
             active=body.active,
+            low_stock_threshold=body.low_stock_threshold,
             actor=actor_of(editor),
         )
         public = ProductPublic.model_validate(product)
@@ -84,7 +85,15 @@ def update_product(
         product = catalog.get_product(session, product_id, for_update=True)
         check_if_match(request, ProductPublic.model_validate(product))
         changes = catalog.ProductChanges(
-            name=body.name, sku=body.sku, price=body.price, stock=body.stock, active=body.active
+            name=body.name,
+            sku=body.sku,
+            price=body.price,
+            stock=body.stock,
+            active=body.active,
+            low_stock_threshold=body.low_stock_threshold,
+            default_threshold=(
+                "low_stock_threshold" in body.model_fields_set and body.low_stock_threshold is None
+            ),
         )
         updated = catalog.update_product(session, product, changes, actor=actor_of(editor))
         public = ProductPublic.model_validate(updated)
