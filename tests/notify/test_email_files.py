@@ -3,8 +3,11 @@ same message (same Message-ID, same file); and what the SMTP URL may say."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from sqlalchemy import select
 from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.errors import Misconfigured
-from ordermill.notify.channels import ChannelName, Failed, Message, Sent
+from ordermill.notify.channels import ChannelName, Failed, Message, Retry, Sent
 from ordermill.notify.email import EmailChannel
 from ordermill.notify.email_render import money
 from ordermill.notify.email_smtp import SmtpTarget
@@ -157,3 +160,42 @@ def test_an_smtp_url_that_names_no_server_is_a_setting_to_fix(url: str) -> None:
 )
 def test_money_is_shown_in_the_orders_currency(minor: int, currency: str, shown: str) -> None:
     assert money(minor, currency) == shown
+
+
+def _mail() -> EmailMessage:
+    return EmailChannel(Settings(mail_from=STORE_FROM)).build(_message())
+
+
+def test_a_server_that_never_answers_is_retried_after_the_timeout() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # takes the connection, never greets
+        port = silent.getsockname()[1]
+        target = SmtpTarget("plain", "127.0.0.1", port, timeout=0.3)
+
+        outcome = target.send(_mail(), STORE_FROM, "ann@example.com")
+
+    assert isinstance(outcome, Retry)
+    assert outcome.error.startswith(f"could not connect to 127.0.0.1:{port}")
+    assert "timed out" in outcome.error
+
+
+def test_a_server_that_hangs_up_is_retried() -> None:
+    with socket.socket() as rude:
+        rude.bind(("127.0.0.1", 0))
+        rude.listen()
+        port = rude.getsockname()[1]
+
+        def hang_up() -> None:
+            connection, _ = rude.accept()
+            connection.close()
+
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        outcome = SmtpTarget("plain", "127.0.0.1", port, timeout=2).send(
+            _mail(), STORE_FROM, "ann@example.com"
+        )
+        thread.join(timeout=2)
+
+    assert isinstance(outcome, Retry)
+    assert "SMTPServerDisconnected" in outcome.error

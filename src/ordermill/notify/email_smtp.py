@@ -80,13 +80,13 @@ class SmtpTarget:
         try:
             server = self.connect()
         except (OSError, smtplib.SMTPException) as exc:
-            return _outcome(exc, f"could not connect to {self.where}")
+            return _outcome(exc, f"could not connect to {self.where}", self.timeout)
         try:
             if self.user is not None:
                 server.login(self.user, self.password or "")
             server.send_message(mail, from_addr=sender, to_addrs=[recipient])
         except (OSError, smtplib.SMTPException) as exc:
-            return _outcome(exc, f"{self.where}")
+            return _outcome(exc, self.where, self.timeout)
         finally:
             _quit(server)
         return Sent(response_code=250)
@@ -110,7 +110,7 @@ def _by_code(code: int, reply: str) -> Outcome:
     return Retry(reply, response_code=code if code > 0 else None)
 
 
-def _outcome(exc: OSError | smtplib.SMTPException, where: str) -> Outcome:
+def _outcome(exc: OSError | smtplib.SMTPException, where: str, timeout: float) -> Outcome:
     """What a failure means: the server's 5xx is final, everything else may pass."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, text = next(iter(exc.recipients.values()))
@@ -120,5 +120,5 @@ def _outcome(exc: OSError | smtplib.SMTPException, where: str) -> Outcome:
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return Failed(f"{where}: {exc}")  # STARTTLS or AUTH the server doesn't offer
     if isinstance(exc, TimeoutError):
-        return Retry(f"{where}: timed out after {TIMEOUT:g} s")
+        return Retry(f"{where}: no answer within {timeout:g} s")
     return Retry(f"{where}: {type(exc).__name__}: {exc}")
