@@ -1,0 +1,162 @@
+"""Rendering emails: Jinja2 templates, one set per event type and audience.
+
+Each email is three templates under ``templates/email/<audience>/``:
+``<event type>.subject.txt``, ``<event type>.txt`` and ``<event type>.html``, the
+bodies extending ``base.txt`` and ``base.html``. Staff emails about an event without
+templates of its own use ``staff/default.*``. A store's ``ORDERMILL_TEMPLATES_DIR`` is
+searched first, so a store overrides one file and keeps the rest.
+
+HTML is autoescaped (names, notes and addresses are user text); text bodies and
+subjects are not, and user text is only ever a value, never a template. A missing
+value is an error (``StrictUndefined``): the dispatcher then records a failed
+delivery saying why, instead of sending half a message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
+
+from ordermill.config import Settings
+from ordermill.domain.events import EventType
+from ordermill.domain.money import format_amount
+from ordermill.notify.channels import Audience, EventContext
+
+BUILT_IN = Path(__file__).resolve().parent.parent / "templates" / "email"
+
+# Currencies written with their sign in front (€12.50); any other as "12.50 CHF".
+SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+
+_LINE_BREAKS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def money(minor: int, currency: str) -> str:
+    """Minor units as people read them: 1250 EUR -> "€12.50", 1250 CHF -> "12.50 CHF"."""
+    symbol = SYMBOLS.get(currency.upper())
+    if symbol is None:
+        return f"{format_amount(minor)} {currency.upper()}"
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{symbol}{format_amount(abs(minor))}"
+
+
+def one_line(text: str) -> str:
+    """Text fit for a header: line breaks and runs of spaces become one space."""
+    return _LINE_BREAKS.sub(" ", text).strip()
+
+
+def store_name(settings: Settings) -> str:
+    """The store's name: the display name of ``mail_from``, else its domain."""
+    name, address = parseaddr(settings.mail_from)
+    return one_line(name) or address.rpartition("@")[2] or "ordermill"
+
+
+def mail_domain(settings: Settings) -> str:
+    """The domain of ``mail_from`` (Message-IDs are made under it)."""
+    _name, address = parseaddr(settings.mail_from)
+    return address.rpartition("@")[2] or "localhost"
+
+
+class Renderer:
+    """The email templates of a store, ready to render events with."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.zone = ZoneInfo(settings.timezone)
+        loaders: list[BaseLoader] = []
+        if settings.templates_dir:
+            loaders.append(FileSystemLoader(settings.templates_dir))
+        loaders.append(FileSystemLoader(str(BUILT_IN)))
+        self.env = Environment(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["money"] = money
+        self.env.filters["when"] = self.when
+        self.env.globals.update(
+            store=store_name(settings), public_url=settings.public_url.rstrip("/")
+        )
+
+    def when(self, moment: datetime | str | None) -> str:
+        """A moment in the store's time zone: "2 December 2026, 15:32 CET"."""
+        if moment is None:
+            return ""
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        local = moment.astimezone(self.zone)
+        return f"{local.day} {local:%B %Y, %H:%M} {local.tzname()}"
+
+    def render(self, audience: Audience, event: EventContext, to_name: str) -> Rendered:
+        """The subject and bodies of ``event``'s email to ``audience``."""
+        names = [f"{audience.value}/{event.type}"]
+        if audience is Audience.STAFF:
+            names.append("staff/default")
+        context = self.context(event, to_name)
+        parts = []
+        for suffix in (".subject.txt", ".txt", ".html"):
+            template = self.env.select_template([name + suffix for name in names])
+            parts.append(template.render(context))
+        subject, text, html = parts
+        return Rendered(one_line(subject), text, html)
+
+    def context(self, event: EventContext, to_name: str) -> dict[str, Any]:
+        """What templates see: the event, its order, person and product, and the facts
+        each event shows, worked out here rather than in the templates."""
+        order = event.order
+        data = event.data
+        context: dict[str, Any] = {
+            "event": event,
+            "data": data,
+            "order": order,
+            "person": event.person,
+            "product": event.product,
+            "name": to_name,
+            "currency": order.currency if order else self.settings.currency,
+        }
+        if order is not None:
+            lines = {line.id: line for line in order.lines}
+            # What the event says happened (the order may have moved on by dispatch).
+            context["adjusted"] = [
+                (lines[item["line_id"]], item["ordered"], item["processed"])
+                for item in data.get("adjustments", ())
+                if item.get("line_id") in lines
+            ]
+            context["returned"] = [
+                (lines[item["line_id"]], item["quantity"])
+                for item in data.get("lines", ())
+                if item.get("line_id") in lines
+            ]
+            context["line_count"] = len(order.lines)
+        if event.type == EventType.PASSWORD_RESET:
+            token = quote(str(data["token"]), safe="")
+            base = self.settings.public_url.rstrip("/")
+            context["reset_url"] = f"{base}/reset-password?token={token}"
+            context["expires"] = datetime.fromisoformat(data["expires"])
+        return context

@@ -1,0 +1,124 @@
+"""Handing an email to an SMTP server, and what its answer means for the delivery.
+
+``ORDERMILL_SMTP_URL`` names the server: ``smtp://USER:PASSWORD@HOST:PORT`` (plain,
+port 25 by default), ``smtp+starttls://…`` (STARTTLS, 587) or ``smtps://…`` (TLS,
+465); the user and password are URL-decoded. A 2xx is ``Sent``; a refused or lost
+connection, a timeout or a 4xx reply is ``Retry`` with what the server said; a 5xx
+reply is ``Failed`` (the server will not take this message, ever).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import parseaddr
+from urllib.parse import unquote, urlsplit
+
+from ordermill.errors import Misconfigured
+from ordermill.notify.channels import Failed, Outcome, Retry, Sent
+
+TIMEOUT = 10.0  # seconds, for connecting and for each reply
+
+SCHEMES = {"smtp": ("plain", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTarget:
+    security: str  # plain, starttls or tls
+    host: str
+    port: int
+    user: str | None = None
+    password: str | None = None
+    timeout: float = TIMEOUT
+
+    @classmethod
+    def parse(cls, url: str) -> SmtpTarget:
+        """The server ``url`` names; a URL that names none is a setting to fix."""
+        wrong = Misconfigured(
+            "ORDERMILL_SMTP_URL must be smtp://USER:PASSWORD@HOST:PORT,"
+            " smtp+starttls://… or smtps://…"
+        )
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port
+        except ValueError:
+            raise wrong from None
+        scheme = SCHEMES.get(parts.scheme.lower())
+        if scheme is None or not parts.hostname:
+            raise wrong
+        security, default_port = scheme
+        return cls(
+            security=security,
+            host=parts.hostname,
+            port=port or default_port,
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+        )
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def connect(self) -> smtplib.SMTP:
+        if self.security == "tls":
+            context = ssl.create_default_context()
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        server = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.security == "starttls":
+                server.starttls(context=ssl.create_default_context())
+        except BaseException:
+            server.close()
+            raise
+        return server
+
+    def send(self, mail: EmailMessage, mail_from: str, recipient: str) -> Outcome:
+        """Hand ``mail`` over for ``recipient``; never raises for the server's sake."""
+        sender = parseaddr(mail_from)[1]
+        try:
+            server = self.connect()
+        except (OSError, smtplib.SMTPException) as exc:
+            return _outcome(exc, f"could not connect to {self.where}", self.timeout)
+        try:
+            if self.user is not None:
+                server.login(self.user, self.password or "")
+            server.send_message(mail, from_addr=sender, to_addrs=[recipient])
+        except (OSError, smtplib.SMTPException) as exc:
+            return _outcome(exc, self.where, self.timeout)
+        finally:
+            _quit(server)
+        return Sent(response_code=250)
+
+
+def _quit(server: smtplib.SMTP) -> None:
+    try:
+        server.quit()
+    except (OSError, smtplib.SMTPException):
+        server.close()
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    said = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return f"{code} {' '.join(said.split())}"
+
+
+def _by_code(code: int, reply: str) -> Outcome:
+    if 500 <= code <= 599:
+        return Failed(reply, response_code=code)
+    return Retry(reply, response_code=code if code > 0 else None)
+
+
+def _outcome(exc: OSError | smtplib.SMTPException, where: str, timeout: float) -> Outcome:
+    """What a failure means: the server's 5xx is final, everything else may pass."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()))
+        return _by_code(code, _reply(code, text))
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _by_code(exc.smtp_code, _reply(exc.smtp_code, exc.smtp_error))
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return Failed(f"{where}: {exc}")  # STARTTLS or AUTH the server doesn't offer
+    if isinstance(exc, TimeoutError):
+        return Retry(f"{where}: no answer within {timeout:g} s")
+    return Retry(f"{where}: {type(exc).__name__}: {exc}")
