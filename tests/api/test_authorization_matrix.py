@@ -24,6 +24,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Final
 
 import httpx2 as httpx
@@ -31,12 +32,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
+from sqlalchemy import insert
 
 from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.access import Permission, Role, allows
 from ordermill.domain.workflow import PaymentFlow
+from ordermill.models import utcnow
 from ordermill.services import accounts, carts, catalog, order_views, processing, workflow
+from ordermill.services.tables import password_resets
 from ordermill.web.app import create_app
 from tests import factories
 from tests.api.helpers import PROBLEM_JSON
@@ -84,6 +88,8 @@ EXPECTED: dict[RouteKey, dict[str, Outcome]] = {
     ("GET", "/health"): EVERYONE,
     ("POST", "/api/auth/signup"): EVERYONE,
     ("POST", "/api/auth/token"): EVERYONE,
+    ("POST", "/api/auth/password-reset"): EVERYONE,
+    ("POST", "/api/auth/password-reset/confirm"): EVERYONE,
     # the session itself: anyone signed in
     ("POST", "/api/auth/logout"): SIGNED_IN,
     ("GET", "/api/auth/whoami"): SIGNED_IN,
@@ -382,6 +388,19 @@ class Scene:
         factories.user(self.database, role="staff", email=email)
         return email
 
+    def reset_token(self) -> str:
+        """A live password reset link's token, for a fresh staff login."""
+        token, email = self.unique("reset-link-"), self.login_email()
+        with self.database.write() as session:
+            session.execute(
+                insert(password_resets).values(
+                    email=email,
+                    token_hash=accounts.token_digest(token),
+                    expires=utcnow() + timedelta(hours=1),
+                )
+            )
+        return token
+
     def fill_cart(self, customer_id: int) -> None:
         product_id = self.product()
         with self.database.write() as session:
@@ -425,6 +444,11 @@ JSON_BODIES: dict[RouteKey, JsonRecipe] = {
     ("POST", "/api/auth/signup"): lambda s: {
         "name": "Grace Hopper",
         "email": f"{s.unique('grace')}@example.com",
+        "password": factories.PASSWORD,
+    },
+    ("POST", "/api/auth/password-reset"): lambda s: {"email": s.login_email()},
+    ("POST", "/api/auth/password-reset/confirm"): lambda s: {
+        "token": s.reset_token(),
         "password": factories.PASSWORD,
     },
     ("PATCH", "/api/me"): lambda s: {"name": "Ada Lovelace"},

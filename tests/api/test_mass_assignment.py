@@ -13,19 +13,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.params import Form
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.workflow import PaymentFlow
-from ordermill.models import Base
-from ordermill.services import carts, processing, workflow
+from ordermill.models import Base, utcnow
+from ordermill.services import accounts, carts, processing, workflow
+from ordermill.services.tables import password_resets
 from ordermill.web.app import create_app
 from tests import factories
 from tests.api.helpers import assert_problem, error_fields
@@ -159,6 +161,23 @@ def _advance_order(status: str) -> Callable[[World], None]:
     return setup
 
 
+RESET_TOKEN = "a-password-reset-link"
+
+
+def _reset_link(world: World) -> None:
+    """A live password reset link (``RESET_TOKEN``) for the staff member."""
+    with world.database.read() as session:
+        email = accounts.get_user(session, world.staff_id).email
+    with world.database.write() as session:
+        session.execute(
+            insert(password_resets).values(
+                email=email,
+                token_hash=accounts.token_digest(RESET_TOKEN),
+                expires=utcnow() + timedelta(hours=1),
+            )
+        )
+
+
 TARGETS = [
     Target(
         "POST",
@@ -196,6 +215,23 @@ TARGETS = [
         lambda w: {"name": "Ada", "email": "ada@example.com", "password": factories.PASSWORD},
         server_owned(plus=("customer_id",)),
         accepted=201,
+    ),
+    Target(
+        "POST",
+        "/api/auth/password-reset",
+        "anonymous",
+        lambda w: {"email": "someone@example.com"},
+        server_owned(plus=("user_id", "expires")),
+        accepted=202,
+    ),
+    Target(
+        "POST",
+        "/api/auth/password-reset/confirm",
+        "anonymous",
+        lambda w: {"token": RESET_TOKEN, "password": factories.PASSWORD},
+        server_owned(plus=("user_id", "expires")),
+        accepted=204,
+        setup=_reset_link,
     ),
     Target(
         "POST",

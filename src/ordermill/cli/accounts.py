@@ -12,7 +12,8 @@ from rich.table import Table
 from ordermill.cli.common import console, fail, open_database, settings
 from ordermill.domain.access import Role
 from ordermill.errors import Code
-from ordermill.services import accounts
+from ordermill.services import accounts, password_resets
+from ordermill.services.audit import CLI
 
 users_app = typer.Typer(help="Staff and admin logins.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Long-lived API tokens for integrations.", no_args_is_help=True)
@@ -74,6 +75,29 @@ def users_disable(email: Annotated[str, typer.Argument(help="Login email")]) -> 
     with open_database(settings()) as database, database.write() as session:
         user = accounts.set_disabled(session, accounts.find_user(session, email), True)
         console.print(f"Disabled {user.email}.", highlight=False)
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: Annotated[str, typer.Argument(help="Login email")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Set a login's new password (asked for, never an argument); its tokens are revoked."""
+    with open_database(settings()) as database:
+        with database.read() as session:
+            accounts.find_user(session, email)  # before asking for a password in vain
+        password_hash = accounts.hash_password(_read_password(password_stdin))
+        with database.write() as session:
+            user = password_resets.set_password(
+                session, email=email, password_hash=password_hash, actor=CLI
+            )
+            console.print(
+                f"Set a new password for {user.role} {user.email}; "
+                "their sessions and API tokens are revoked.",
+                highlight=False,
+            )
 
 
 @users_app.command("ensure-admin")

@@ -368,6 +368,16 @@ def revoke_token(session: Session, token_id: int, now: datetime | None = None) -
     return bool(revoked.rowcount)  # type: ignore[attr-defined]
 
 
+def revoke_user_tokens(session: Session, user_id: int, now: datetime | None = None) -> int:
+    """Revoke every session and API token of a user at once; how many were live."""
+    revoked = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked.is_(None))
+        .values(revoked=now or utcnow())
+    )
+    return int(revoked.rowcount)  # type: ignore[attr-defined]
+
+
 def get_token(session: Session, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None:

@@ -18,6 +18,19 @@ class SignupRequest(RequestModel):
     password: Password
 
 
+class PasswordResetRequest(RequestModel):
+    email: EmailStr
+
+
+class PasswordResetAccepted(BaseModel):
+    status: str = Field(description="The same whether or not the address has an account")
+
+
+class PasswordResetConfirm(RequestModel):
+    token: Annotated[str, Field(min_length=1, max_length=200, description="From the link")]
+    password: Password
+
+
 class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"

@@ -1,4 +1,4 @@
-"""/api/auth: sign-up, login (OAuth2 password flow), logout, who am I."""
+"""/api/auth: sign-up, login (OAuth2 password flow), logout, who am I, password resets."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from ordermill.domain.access import ACCOUNT_POLICY, CLIENT_POLICY, Permission
 from ordermill.errors import Code, Forbidden, Unauthenticated
-from ordermill.services import accounts
+from ordermill.services import accounts, password_resets
 from ordermill.services.accounts import Principal
-from ordermill.web.account_schemas import SignupRequest, TokenResponse, WhoAmI
+from ordermill.web.account_schemas import (
+    PasswordResetAccepted,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    SignupRequest,
+    TokenResponse,
+    WhoAmI,
+)
 from ordermill.web.api import problems
 from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep, SettingsDep
@@ -20,6 +27,10 @@ from ordermill.web.http import json_response
 from ordermill.web.schemas import CustomerPublic
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+RESET_SENT = PasswordResetAccepted(
+    status="If an account exists for this address, we sent a link to it."
+)
 
 
 @router.post(
@@ -99,3 +110,48 @@ def who_am_i(caller: Annotated[Principal, requires(Permission.SESSION)]) -> Resp
             customer_id=caller.customer_id,
         )
     )
+
+
+@router.post(
+    "/password-reset",
+    status_code=202,
+    response_model=PasswordResetAccepted,
+    responses=problems(400, 429),
+)
+def request_password_reset(
+    body: PasswordResetRequest,
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    _caller: Annotated[Principal, requires(Permission.PUBLIC)],
+) -> Response:
+    """Email a link to set a new password, if the address has an account.
+
+    The answer is the same whether it has one or not. A customer the store created
+    without a login gets a link too: setting a password claims the account. Too many
+    requests from one client are refused with 429 and `Retry-After`.
+    """
+    with database.write() as session:
+        password_resets.request_reset(
+            session,
+            email=str(body.email),
+            client_address=request.client.host if request.client else "unknown",
+            minutes=settings.password_reset_minutes,
+        )
+    return json_response(RESET_SENT, 202, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/password-reset/confirm", status_code=204, responses=problems(400))
+def confirm_password_reset(
+    body: PasswordResetConfirm,
+    database: DatabaseDep,
+    _caller: Annotated[Principal, requires(Permission.PUBLIC)],
+) -> Response:
+    """Set a new password with the token from the link; the link then stops working.
+
+    Every session and API token of the account is revoked: log in again.
+    """
+    password_hash = accounts.hash_password(body.password)  # slow: before the write lock
+    with database.write() as session:
+        password_resets.confirm_reset(session, token=body.token, password_hash=password_hash)
+    return Response(status_code=204)
