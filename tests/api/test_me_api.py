@@ -69,7 +69,7 @@ def test_a_customer_reads_their_own_profile_and_balance(api: TestClient, alice: 
     assert response.status_code == 200, response.text
     profile = response.json()
     assert profile["id"] == alice.customer_id
-    assert profile.keys() == {"id", "name", "email", "balance", "created"}
+    assert profile.keys() == {"id", "name", "email", "phone", "balance", "created"}
     assert_money(profile["balance"], "100.00")
     assert_utc_timestamp(profile["created"])
     assert response.headers["etag"]

@@ -234,11 +234,17 @@ def ensure_admin(session: Session, email: str) -> tuple[str, str] | None:
     return normalize_email(email), password
 
 
-def sign_up(session: Session, *, name: str, email: str, password: str) -> Customer:
+def sign_up(
+    session: Session, *, name: str, email: str, password: str, phone: str | None = None
+) -> Customer:
     """A new customer with a login of their own (and a zero balance)."""
     validate_password(password)
     customer = catalog.create_customer(
-        session, name=name, email=email, actor=Actor(f"signup:{normalize_email(email)}")
+        session,
+        name=name,
+        email=email,
+        phone=phone,
+        actor=Actor(f"signup:{normalize_email(email)}"),
     )
     create_user(
         session,

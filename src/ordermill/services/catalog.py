@@ -9,6 +9,7 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ordermill.domain.phones import normalize_phone
 from ordermill.errors import Code, Conflict, customer_not_found, product_not_found
 from ordermill.models import Customer, LedgerEntry, Order, Product, User, utcnow
 from ordermill.services import audit, ledger, outbox
@@ -41,14 +42,24 @@ def normalize_email(email: str) -> str:
 
 
 def create_customer(
-    session: Session, *, name: str, email: str, balance: int = 0, actor: Actor = SYSTEM
+    session: Session,
+    *,
+    name: str,
+    email: str,
+    phone: str | None = None,
+    balance: int = 0,
+    actor: Actor = SYSTEM,
 ) -> Customer:
-    """Register a customer (an opening balance is for seeding; the API adjusts it later)."""
+    """Register a customer (an opening balance is for seeding; the API adjusts it later).
+
+    ``phone`` is optional, for text messages; it is stored in E.164 (``+15550102030``).
+    """
     email = normalize_email(email)
+    phone = normalize_phone(phone) if phone is not None else None
     taken = f"A customer with email {email} already exists."
     if session.scalar(select(exists().where(Customer.email == email))):
         raise Conflict(taken, code=Code.EMAIL_TAKEN)
-    customer = Customer(name=name.strip(), email=email, balance=balance)
+    customer = Customer(name=name.strip(), email=email, phone=phone, balance=balance)
     session.add(customer)
     _flush_unique(session, Code.EMAIL_TAKEN, taken)
     ledger.opening_entries(session, [(customer.id, balance)], "opening balance")
@@ -80,12 +91,17 @@ def list_customers(
 class CustomerChanges:
     name: str | None = None
     email: str | None = None
+    phone: str | None = None  # a new number
+    clear_phone: bool = False  # forget the number (``phone`` is then ignored)
 
 
 def update_customer(
     session: Session, customer: Customer, changes: CustomerChanges, *, actor: Actor = SYSTEM
 ) -> Customer:
-    """Change a customer's name or email."""
+    """Change a customer's name, email or phone."""
+    phone: str | None = None
+    if changes.phone is not None and not changes.clear_phone:
+        phone = normalize_phone(changes.phone)
     if changes.name is not None:
         customer.name = changes.name.strip()
     if changes.email is not None and normalize_email(changes.email) != customer.email:
@@ -103,8 +119,14 @@ def update_customer(
         customer.email = email
         # A customer's login is their email: it moves with the profile.
         session.execute(update(User).where(User.customer_id == customer.id).values(email=email))
+    if changes.clear_phone or phone is not None:
+        customer.phone = phone
     _flush_unique(session, Code.EMAIL_TAKEN, f"The email {customer.email} is already in use.")
-    fields = {k: v for k, v in (("name", changes.name), ("email", changes.email)) if v is not None}
+    fields: dict[str, str | None] = {
+        k: v for k, v in (("name", changes.name), ("email", changes.email)) if v is not None
+    }
+    if changes.clear_phone or phone is not None:
+        fields["phone"] = phone
     audit.record(session, actor, "customer.updated", "customer", customer.id, fields)
     return customer
 

@@ -7,7 +7,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from ordermill.web.schemas import Money, Name, RequestModel, SignedAmountIn, Text, amount_field
+from ordermill.web.schemas import (
+    Money,
+    Name,
+    PhoneIn,
+    RequestModel,
+    SignedAmountIn,
+    Text,
+    amount_field,
+)
 
 Password = Annotated[str, Field(min_length=10, max_length=1024)]
 
@@ -16,6 +24,7 @@ class SignupRequest(RequestModel):
     name: Name
     email: EmailStr
     password: Password
+    phone: PhoneIn | None = None
 
 
 class PasswordResetRequest(RequestModel):

@@ -8,7 +8,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
 
 from ordermill.domain.money import (
     MAX_AMOUNT_MINOR,
@@ -17,6 +25,13 @@ from ordermill.domain.money import (
     parse_amount,
 )
 from ordermill.domain.orders import Strategy
+from ordermill.domain.phones import (
+    ACCEPTS,
+    E164_PATTERN,
+    INPUT_PATTERN,
+    MAX_INPUT_LENGTH,
+    normalize_phone,
+)
 from ordermill.domain.workflow import Action, PaymentFlow
 from ordermill.errors import Code, InvalidInput
 
@@ -117,16 +132,45 @@ SignedAmountIn = Annotated[Any, Field(json_schema_extra=_amount_schema(signed=Tr
 # ---------------------------------------------------------------- customers
 
 
+def _phone(value: str) -> str:
+    try:
+        return normalize_phone(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+
+
+PhoneIn = Annotated[
+    str,
+    AfterValidator(_phone),
+    Field(
+        description=f"For text messages: {ACCEPTS}; stored as +15550102030. null clears it.",
+        json_schema_extra={
+            "pattern": INPUT_PATTERN,
+            "maxLength": MAX_INPUT_LENGTH,
+            "examples": ["+1 (555) 010-2030"],
+        },
+    ),
+]
+PhoneOut = Annotated[
+    str,
+    Field(description="E.164", json_schema_extra={"pattern": E164_PATTERN}),
+]
+
+
 class CustomerCreate(RequestModel):
     """A new customer; the balance starts at 0 (admins adjust it with its own route)."""
 
     name: Name
     email: EmailStr
+    phone: PhoneIn | None = None
 
 
 class CustomerUpdate(RequestModel):
+    """The fields to change; ``phone: null`` forgets the number."""
+
     name: Name | None = None
     email: EmailStr | None = None
+    phone: PhoneIn | None = None
 
 
 class CustomerPublic(BaseModel):
@@ -135,6 +179,7 @@ class CustomerPublic(BaseModel):
     id: int
     name: str
     email: str
+    phone: PhoneOut | None
     balance: Money
     created: datetime
 

@@ -47,7 +47,11 @@ def sign_up(
         raise Forbidden("This store does not take sign-ups.", code=Code.SIGNUP_DISABLED)
     with database.write() as session:
         customer = accounts.sign_up(
-            session, name=body.name, email=str(body.email), password=body.password
+            session,
+            name=body.name,
+            email=str(body.email),
+            password=body.password,
+            phone=body.phone,
         )
         public = CustomerPublic.model_validate(customer)
     return json_response(public, 201, headers={"Location": "/api/me"})

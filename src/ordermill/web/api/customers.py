@@ -57,7 +57,7 @@ def create_customer(
     """Register a customer (email unique). The balance starts at 0; admins adjust it."""
     with database.write() as session:
         customer = catalog.create_customer(
-            session, name=body.name, email=str(body.email), actor=actor_of(staff)
+            session, name=body.name, email=str(body.email), phone=body.phone, actor=actor_of(staff)
         )
         public = CustomerPublic.model_validate(customer)
     response = resource_response(request, public, status_code=201)
@@ -90,7 +90,8 @@ def update_customer(
     database: DatabaseDep,
     staff: Annotated[Principal, requires(Permission.CUSTOMERS_WRITE)],
 ) -> Response:
-    """Change name or email; send `If-Match` with the ETag you read to avoid lost updates."""
+    """Change name, email or phone (`null` clears it); send `If-Match` with the ETag you
+    read to avoid lost updates."""
     return patch_customer(request, database, customer_id, body, staff)
 
 
@@ -106,7 +107,10 @@ def patch_customer(
         customer = catalog.get_customer(session, customer_id, for_update=True)
         check_if_match(request, CustomerPublic.model_validate(customer))
         changes = catalog.CustomerChanges(
-            name=body.name, email=str(body.email) if body.email is not None else None
+            name=body.name,
+            email=str(body.email) if body.email is not None else None,
+            phone=body.phone,
+            clear_phone="phone" in body.model_fields_set and body.phone is None,
         )
         updated = catalog.update_customer(session, customer, changes, actor=actor_of(caller))
         public = CustomerPublic.model_validate(updated)

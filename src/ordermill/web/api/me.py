@@ -68,7 +68,7 @@ def get_my_profile(request: Request, database: DatabaseDep, me: Me) -> Response:
 def update_my_profile(
     body: CustomerUpdate, request: Request, database: DatabaseDep, me: Me
 ) -> Response:
-    """Change your name or email (not your balance)."""
+    """Change your name, email or phone (not your balance); `phone: null` clears it."""
     return patch_customer(request, database, _customer_id(me), body, me)
 
 
