@@ -23,7 +23,13 @@ from ordermill.errors import Conflict, OrdermillError
 from ordermill.services import carts, processing, workflow
 from ordermill.services.audit import Actor
 from ordermill.services.order_views import OrderView, get_order
-from ordermill.services.tables import cart_items, ledger_entries, order_events, payments
+from ordermill.services.tables import (
+    cart_items,
+    ledger_entries,
+    order_events,
+    outbox_events,
+    payments,
+)
 from ordermill.services.tables import carts as carts_table
 from tests.factories import balance_of, customer, order, product, stock_of
 
@@ -356,6 +362,11 @@ def test_a_post_veto_in_a_batch_of_process_orders_keeps_the_others(database: Dat
     with database.read() as session:
         assert get_order(session, vetoed).status == "pending"
         assert get_order(session, kept).status == "processed"
+        # the veto took the vetoed order's notification with it; the kept one has its own
+        announced = session.execute(
+            select(outbox_events.c.order_id).where(outbox_events.c.type == "order.processed")
+        ).scalars()
+        assert list(announced) == [kept]
     assert stock_of(database, pen) == 10
 
 
