@@ -236,7 +236,9 @@ def test_a_receiver_too_slow_to_answer_is_tried_again(
     receiver: Receiver,
     worker_for: Callable[[Settings], Worker],
 ) -> None:
-    slow = worker_for(hook_settings(database, webhook_timeout_seconds=0.2))
+    slow = worker_for(
+        hook_settings(database, webhook_timeout_seconds=0.2, delivery_retry_schedule=[60])
+    )
     hook = register(admin, receiver.url("/slow"))
     receiver.answer("/slow", Answer(200, delay=1.0))
 
