@@ -86,13 +86,7 @@ def seed(database: Database) -> None:
         session.execute(
             insert(products),
             [
-                {
-                    "name": "Pen",
-                    "sku": "PEN",
-                    "price": 2_50,
-                    "stock": 10,
-                    "low_stock_threshold": None,
-                },
+                {"name": "Pen", "sku": "PEN", "price": 2_50, "stock": 10, "low_stock_threshold": None},
                 {"name": "Ink", "sku": "INK", "price": 7_00, "stock": 2, "low_stock_threshold": 1},
                 {"name": "Pad", "sku": "PAD", "price": 4_00, "stock": 5},
                 {"name": "Nib", "sku": "NIB", "price": 1_25, "stock": 0},
