@@ -24,7 +24,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import httpx2 as httpx
@@ -39,8 +39,17 @@ from ordermill.db import Database
 from ordermill.domain.access import Permission, Role, allows
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.models import utcnow
-from ordermill.services import accounts, carts, catalog, order_views, processing, workflow
-from ordermill.services.tables import password_resets
+from ordermill.services import (
+    accounts,
+    carts,
+    catalog,
+    order_views,
+    processing,
+    webhooks,
+    workflow,
+)
+from ordermill.services.audit import SYSTEM
+from ordermill.services.tables import deliveries, outbox_events, password_resets
 from ordermill.web.app import create_app
 from tests import factories
 from tests.api.helpers import PROBLEM_JSON
@@ -49,6 +58,8 @@ RouteKey = tuple[str, str]  # (METHOD, path template)
 Outcome = str | int
 
 ALLOWED: Final = "allowed"
+# A literal public address (no DNS); nothing is delivered during these tests.
+PUBLIC_WEBHOOK_URL: Final = "https://93.184.215.14/hooks/ordermill"
 PRINCIPALS: Final = ("anonymous", "customer_a", "customer_b", "staff", "admin")
 ROLE_OF: Final = {
     "anonymous": Role.ANONYMOUS,
@@ -156,6 +167,16 @@ EXPECTED: dict[RouteKey, dict[str, Outcome]] = {
     ("POST", "/api/users/{user_id}/tokens"): ADMINS,
     ("DELETE", "/api/tokens/{token_id}"): ADMINS,
     ("GET", "/api/audit"): ADMINS,
+    # webhook endpoints, their secrets and deliveries
+    ("GET", "/api/webhooks"): ADMINS,
+    ("POST", "/api/webhooks"): ADMINS,
+    ("GET", "/api/webhooks/{webhook_id}"): ADMINS,
+    ("PATCH", "/api/webhooks/{webhook_id}"): ADMINS,
+    ("DELETE", "/api/webhooks/{webhook_id}"): ADMINS,
+    ("POST", "/api/webhooks/{webhook_id}/rotate-secret"): ADMINS,
+    ("POST", "/api/webhooks/{webhook_id}/ping"): ADMINS,
+    ("GET", "/api/webhooks/{webhook_id}/deliveries"): ADMINS,
+    ("POST", "/api/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): ADMINS,
 }
 
 # Routes outside /api/me that a customer may call on their own objects only: another
@@ -167,6 +188,9 @@ NO_BODY: Final = {
     ("POST", "/api/auth/logout"),
     ("POST", "/api/orders/{order_id}/actions/deliver"),
     ("POST", "/api/orders/{order_id}/reorder"),
+    ("POST", "/api/webhooks/{webhook_id}/rotate-secret"),
+    ("POST", "/api/webhooks/{webhook_id}/ping"),
+    ("POST", "/api/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
 }
 
 # Routes that are not API routes (no handler of ours, no data): Swagger UI and its schema.
@@ -305,6 +329,7 @@ class Scene:
     staff: int
     admin: int
     _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    last_webhook: int | None = None
 
     @classmethod
     def build(cls, database: Database) -> Scene:
@@ -401,6 +426,47 @@ class Scene:
             )
         return token
 
+    def webhook(self) -> int:
+        """A fresh webhook (to a public address: nothing is sent in these tests)."""
+        with self.database.write() as session:
+            issued = webhooks.create_webhook(
+                session,
+                url=PUBLIC_WEBHOOK_URL,
+                events=[],
+                description="",
+                allow_private=False,
+                actor=SYSTEM,
+            )
+            self.last_webhook = issued.webhook.id
+            return issued.webhook.id
+
+    def delivery_of_last_webhook(self) -> int:
+        """A sent delivery of the webhook just made (a ping's)."""
+        now = datetime.now(UTC)
+        with self.database.write() as session:
+            event_id = session.execute(
+                insert(outbox_events)
+                .values(type="webhook.ping", data={}, created=now, dispatched=now)
+                .returning(outbox_events.c.id)
+            ).scalar_one()
+            return session.execute(
+                insert(deliveries)
+                .values(
+                    event_id=event_id,
+                    channel="webhook",
+                    audience="endpoint",
+                    recipient=PUBLIC_WEBHOOK_URL,
+                    webhook_id=self.last_webhook,
+                    message={"body": "{}"},
+                    status="sent",
+                    attempts=1,
+                    next_attempt=now,
+                    created=now,
+                    sent=now,
+                )
+                .returning(deliveries.c.id)
+            ).scalar_one()
+
     def fill_cart(self, customer_id: int) -> None:
         product_id = self.product()
         with self.database.write() as session:
@@ -435,6 +501,10 @@ def path_value(scene: Scene, name: str, key: RouteKey) -> Any:
         return scene.staff_user()
     if name == "token_id":
         return scene.api_token()
+    if name == "webhook_id":
+        return scene.webhook()
+    if name == "delivery_id":  # of the webhook named before it in the path
+        return scene.delivery_of_last_webhook()
     raise AssertionError(f"no recipe for path parameter {{{name}}} of {key}: add one")
 
 
@@ -509,6 +579,12 @@ JSON_BODIES: dict[RouteKey, JsonRecipe] = {
     },
     ("PATCH", "/api/users/{user_id}"): lambda s: {"disabled": True},
     ("POST", "/api/users/{user_id}/tokens"): lambda s: {"name": "Warehouse sync"},
+    ("POST", "/api/webhooks"): lambda s: {
+        "url": PUBLIC_WEBHOOK_URL,
+        "events": ["order.created"],
+        "description": "ERP",
+    },
+    ("PATCH", "/api/webhooks/{webhook_id}"): lambda s: {"description": "CRM"},
 }
 FORM_BODIES: dict[RouteKey, JsonRecipe] = {
     ("POST", "/api/auth/token"): lambda s: {

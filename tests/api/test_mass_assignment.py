@@ -26,7 +26,8 @@ from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.models import Base, utcnow
-from ordermill.services import accounts, carts, processing, workflow
+from ordermill.services import accounts, carts, processing, webhooks, workflow
+from ordermill.services.audit import SYSTEM
 from ordermill.services.tables import password_resets
 from ordermill.web.app import create_app
 from tests import factories
@@ -57,6 +58,11 @@ SMUGGLED: dict[str, Any] = {
     "actor": "system",
     "at": "2020-01-01T00:00:00+00:00",
     "kind": "payment",
+    # a webhook's secret and health
+    "secret": "whsec_" + "A" * 32,
+    "disabled_reason": None,
+    "failing_since": "2020-01-01T00:00:00+00:00",
+    "enabled": False,
 }
 SERVER_OWNED = (
     "status",
@@ -89,6 +95,7 @@ class World:
     product_id: int
     order_id: int
     staff_id: int
+    webhook_id: int
 
     @classmethod
     def build(cls, database: Database) -> World:
@@ -107,6 +114,7 @@ class World:
             product_id=product_id,
             order_id=factories.order(database, customer_id, (product_id, 1)),
             staff_id=factories.user(database, role="staff"),
+            webhook_id=_webhook(database),
         )
 
     def path(self, template: str) -> str:
@@ -115,6 +123,7 @@ class World:
             product_id=self.product_id,
             order_id=self.order_id,
             user_id=self.staff_id,
+            webhook_id=self.webhook_id,
         )
 
     def headers(self, caller: str) -> dict[str, str]:
@@ -128,6 +137,22 @@ class World:
         if name in ("expires", "revoked"):
             return "2999-01-01T00:00:00+00:00"
         return SMUGGLED[name]
+
+
+PUBLIC_WEBHOOK_URL = "https://93.184.215.14/hooks/ordermill"  # literal: no DNS, nothing sent
+
+
+def _webhook(database: Database) -> int:
+    with database.write() as session:
+        issued = webhooks.create_webhook(
+            session,
+            url=PUBLIC_WEBHOOK_URL,
+            events=[],
+            description="",
+            allow_private=False,
+            actor=SYSTEM,
+        )
+        return issued.webhook.id
 
 
 @dataclass(frozen=True)
@@ -371,6 +396,21 @@ TARGETS = [
         lambda w: {"name": "Warehouse sync"},
         server_owned(plus=("user_id", "expires", "revoked")),
         accepted=201,
+    ),
+    Target(
+        "POST",
+        "/api/webhooks",
+        "admin",
+        lambda w: {"url": PUBLIC_WEBHOOK_URL, "events": ["order.paid"], "description": "ERP"},
+        server_owned(plus=("secret", "disabled_reason", "failing_since", "enabled")),
+        accepted=201,
+    ),
+    Target(
+        "PATCH",
+        "/api/webhooks/{webhook_id}",
+        "admin",
+        lambda w: {"description": "CRM"},
+        server_owned(plus=("secret", "disabled_reason", "failing_since")),
     ),
 ]
 

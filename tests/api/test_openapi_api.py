@@ -81,6 +81,15 @@ ROUTES = {
     ("/api/users/{user_id}/tokens", "post"),
     ("/api/tokens/{token_id}", "delete"),
     ("/api/audit", "get"),
+    ("/api/webhooks", "get"),
+    ("/api/webhooks", "post"),
+    ("/api/webhooks/{webhook_id}", "get"),
+    ("/api/webhooks/{webhook_id}", "patch"),
+    ("/api/webhooks/{webhook_id}", "delete"),
+    ("/api/webhooks/{webhook_id}/rotate-secret", "post"),
+    ("/api/webhooks/{webhook_id}/ping", "post"),
+    ("/api/webhooks/{webhook_id}/deliveries", "get"),
+    ("/api/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", "post"),
     ("/health", "get"),
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}

@@ -22,6 +22,8 @@ from fastapi.testclient import TestClient
 from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.errors import CATALOGUE, Code
+from ordermill.services import webhooks
+from ordermill.services.audit import SYSTEM
 from ordermill.web.app import create_app
 from tests import factories
 from tests.api.helpers import assert_problem
@@ -42,6 +44,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/orders/{order_id}/notes"): {"text": "hello"},
     ("PATCH", "/api/users/{user_id}"): {"disabled": True},
     ("POST", "/api/users/{user_id}/tokens"): {"name": "ghost"},
+    ("PATCH", "/api/webhooks/{webhook_id}"): {"description": "ghost"},
 }
 
 
@@ -88,7 +91,23 @@ def existing_ids(database: Database) -> dict[str, int]:
         "product_id": product_id,
         "order_id": factories.order(database, customer_id, (product_id, 1)),
         "user_id": factories.user(database, role="staff"),
+        "webhook_id": _webhook(database),
+        # Only asked for beside a missing webhook, which is looked up first.
+        "delivery_id": 1,
     }
+
+
+def _webhook(database: Database) -> int:
+    with database.write() as session:
+        issued = webhooks.create_webhook(
+            session,
+            url="https://93.184.215.14/hooks",  # literal: no DNS, nothing sent
+            events=[],
+            description="",
+            allow_private=False,
+            actor=SYSTEM,
+        )
+        return issued.webhook.id
 
 
 def test_the_route_table_gives_a_case_for_each_kind_of_resource() -> None:
@@ -98,6 +117,8 @@ def test_the_route_table_gives_a_case_for_each_kind_of_resource() -> None:
         "order_id",
         "user_id",
         "token_id",
+        "webhook_id",
+        "delivery_id",
     }
     assert len(CASES) >= 30
 

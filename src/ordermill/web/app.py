@@ -31,6 +31,7 @@ from ordermill.web.api import (
     problems,
     products,
     users,
+    webhooks,
     workflow,
 )
 from ordermill.web.auth import requires
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
     app.add_middleware(LimitRequestBody, max_bytes=settings.max_body_bytes)
-    for module in (auth, me, customers, products, carts, orders, workflow, users):
+    for module in (auth, me, customers, products, carts, orders, workflow, users, webhooks):
         app.include_router(module.router)
 
     install_openapi(app)
