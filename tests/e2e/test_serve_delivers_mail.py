@@ -24,6 +24,32 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
+def place_an_order(api: httpx2.Client) -> tuple[str, float]:
+    """Wait for the server, then place an order: its number, and when it was placed."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if api.get("/health").status_code == 200:
+                break
+        except httpx2.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.1)
+    customer = api.post("/api/customers", json={"name": "Ann", "email": "ann@example.com"})
+    product = api.post(
+        "/api/products", json={"name": "Cake", "sku": "CAKE", "price": "12.50", "stock": 5}
+    )
+    placed = api.post(
+        "/api/orders",
+        json={
+            "customer_id": customer.json()["id"],
+            "items": [{"product_id": product.json()["id"], "quantity": 1}],
+        },
+    )
+    assert placed.status_code == 201, placed.text
+    return placed.json()["number"], time.monotonic()
+
+
 def test_ordermill_serve_on_sqlite_writes_a_placed_orders_email_within_seconds(
     tmp_path: Path,
 ) -> None:
@@ -47,33 +73,10 @@ def test_ordermill_serve_on_sqlite_writes_a_placed_orders_email_within_seconds(
     server = subprocess.Popen(
         [CLI, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    auth = {"Authorization": f"Bearer {token}"}
     try:
-        base = f"http://127.0.0.1:{port}"
-        api = httpx2.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=5)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if api.get("/health").status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        customer = api.post("/api/customers", json={"name": "Ann", "email": "ann@example.com"})
-        product = api.post(
-            "/api/products", json={"name": "Cake", "sku": "CAKE", "price": "12.50", "stock": 5}
-        )
-        placed = api.post(
-            "/api/orders",
-            json={
-                "customer_id": customer.json()["id"],
-                "items": [{"product_id": product.json()["id"], "quantity": 1}],
-            },
-        )
-        assert placed.status_code == 201, placed.text
-        number = placed.json()["number"]
-        started = time.monotonic()
-
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", headers=auth, timeout=5) as api:
+            number, started = place_an_order(api)
         files: list[Path] = []
         while len(files) < 2 and time.monotonic() - started < 10:
             files = sorted(mail.glob("*.eml")) if mail.exists() else []
