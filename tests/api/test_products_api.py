@@ -45,6 +45,29 @@ def test_a_new_product_has_no_stock_unless_given(client: TestClient) -> None:
     assert_money(response.json()["price"], "3.00")
 
 
+def test_a_product_may_have_its_own_low_stock_threshold_or_the_stores(
+    client: TestClient,
+) -> None:
+    created = client.post(
+        "/api/products",
+        json={"name": "Cake", "sku": "CAKE", "price": "9", "stock": 20, "low_stock_threshold": 3},
+    ).json()
+    assert created["low_stock_threshold"] == 3
+    default = client.post("/api/products", json={"name": "Pie", "sku": "PIE", "price": 5}).json()
+    assert default["low_stock_threshold"] is None  # the store's ORDERMILL_LOW_STOCK_DEFAULT
+
+    kept = client.patch(f"/api/products/{created['id']}", json={"stock": 19}).json()
+    changed = client.patch(f"/api/products/{created['id']}", json={"low_stock_threshold": 7})
+    cleared = client.patch(f"/api/products/{created['id']}", json={"low_stock_threshold": None})
+    negative = client.patch(f"/api/products/{created['id']}", json={"low_stock_threshold": -1})
+
+    assert kept["low_stock_threshold"] == 3
+    assert changed.json()["low_stock_threshold"] == 7
+    assert cleared.json()["low_stock_threshold"] is None
+    problem = assert_problem(negative, 400, "validation_error")
+    assert "low_stock_threshold" in error_fields(problem)
+
+
 def test_a_sku_already_in_the_catalog_is_a_409(client: TestClient) -> None:
     api_product(client, sku="DUP-1")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -183,3 +184,47 @@ def test_staff_lowering_the_stock_past_the_threshold_raises_low_stock(
 
     low = [e for e in events(database) if e["type"] == "product.low_stock"]
     assert [(e["product_id"], e["data"]["stock"]) for e in low] == [(pen, 9)]
+
+
+def test_staff_see_each_message_on_the_orders_timeline_and_customers_do_not(
+    database: Database, client: Any
+) -> None:
+    from ordermill.config import Settings
+    from ordermill.notify.channels import Failed, Retry
+    from ordermill.notify.worker import Worker
+    from tests.notify.recorder import Recorder
+
+    customer = factories.customer(database)
+    pen = factories.product(database)
+    order_id = factories.order(database, customer, (pen, 1))
+    with database.write() as session:
+        processing.process_order(session, order_id)
+    settings = Settings(database_url=database.url, delivery_retry_schedule=[60.0])
+    outcomes = [Failed("550 mailbox unavailable", 550), Retry("451 try again later")]
+    Worker(database, settings, [Recorder(outcomes)], concurrency=1).run_once()
+
+    timeline = client.get(f"/api/orders/{order_id}/events").json()
+
+    kinds = [entry["kind"] for entry in timeline]
+    assert kinds == ["created", "processed", "payment", "notification", "notification"]
+    created_mail, processed_mail = timeline[3:]
+    assert created_mail["visibility"] == "staff"
+    assert created_mail["detail"] == {
+        "event": "order.created",
+        "channel": "email",
+        "audience": "customer",
+        "recipient": created_mail["detail"]["recipient"],
+        "status": "failed",
+        "attempts": 1,
+        "error": "550 mailbox unavailable",
+    }
+    assert processed_mail["detail"]["event"] == "order.processed"
+    assert processed_mail["detail"]["status"] == "retrying"
+    assert processed_mail["detail"]["error"] == "451 try again later"
+    next_attempt = datetime.fromisoformat(processed_mail["detail"]["next_attempt"])
+    assert next_attempt > datetime.fromisoformat(processed_mail["at"])
+    with database.read() as session:
+        from ordermill.services import timeline as timeline_service
+
+        seen_by_customer = timeline_service.list_events(session, order_id, customer_id=customer)
+    assert "notification" not in [event.kind for event in seen_by_customer]

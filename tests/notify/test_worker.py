@@ -15,7 +15,7 @@ from ordermill.db import Database
 from ordermill.models import utcnow
 from ordermill.notify.channels import Failed, Retry
 from ordermill.notify.worker import Worker
-from ordermill.services import deliveries, outbox
+from ordermill.services import deliveries, delivery_log, outbox
 from ordermill.services.plans import OutboxRow
 from ordermill.services.tables import deliveries as deliveries_table
 from ordermill.services.tables import outbox_events
@@ -189,12 +189,12 @@ def test_status_counts_and_retry_of_failed_deliveries(database: Database) -> Non
     worker(database, Recorder([Failed("550 a"), Failed("550 b")])).run_once()
 
     with database.read() as session:
-        status = deliveries.outbox_status(session)
+        status = delivery_log.outbox_status(session)
     assert (status.pending, status.failed, status.undispatched) == (0, 2, 0)
     assert status.channels[0].sent == 1
 
     with database.write() as session:
-        assert deliveries.retry(session, utcnow()) == 2
+        assert delivery_log.retry(session, utcnow()) == 2
     channel = Recorder()
     worker(database, channel).run_once()
     assert statuses(database) == ["sent", "sent", "sent"]
@@ -206,7 +206,7 @@ def test_pruning_forgets_what_was_sent_before_the_retention_period(database: Dat
     worker(database, Recorder([Failed("550")])).run_once()
 
     with database.write() as session:
-        pruned = deliveries.prune(session, utcnow() + timedelta(seconds=1))
+        pruned = delivery_log.prune(session, utcnow() + timedelta(seconds=1))
 
     assert (pruned.deliveries, pruned.events) == (1, 1)  # the failed one stays, with its event
     assert statuses(database) == ["failed"]

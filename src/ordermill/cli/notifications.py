@@ -15,7 +15,7 @@ from ordermill.errors import Code
 from ordermill.models import utcnow
 from ordermill.notify import channels_for
 from ordermill.notify.worker import Worker
-from ordermill.services import deliveries
+from ordermill.services import delivery_log
 
 outbox_app = typer.Typer(
     help="The notification queue: what waits, what failed.", no_args_is_help=True
@@ -63,7 +63,7 @@ def worker(
 def outbox_status() -> None:
     """What waits to be sent, how old the oldest is, and what failed, per channel."""
     with open_database(settings()) as database, database.read() as session:
-        status = deliveries.outbox_status(session)
+        status = delivery_log.outbox_status(session)
     table = Table("channel", "pending", "failed", "sent")
     for channel in status.channels:
         table.add_row(channel.channel, str(channel.pending), str(channel.failed), str(channel.sent))
@@ -90,14 +90,5 @@ def outbox_retry(
     if (delivery_id is None) == (not failed):
         raise fail(Code.VALIDATION_ERROR, "give a delivery ID or --failed (one of them)")
     with open_database(settings()) as database, database.write() as session:
-        if delivery_id is not None:
-            status = deliveries.delivery_status(session, delivery_id)
-            if status is None:
-                raise fail(Code.DELIVERY_NOT_FOUND, f"no delivery has id {delivery_id}")
-            if status != deliveries.DeliveryStatus.FAILED:
-                raise fail(
-                    Code.DELIVERY_NOT_FAILED,
-                    f"delivery {delivery_id} is {status}; only a failed one is retried",
-                )
-        count = deliveries.retry(session, utcnow(), delivery_id)
+        count = delivery_log.retry(session, utcnow(), delivery_id)
     console.print(f"Queued {count} deliver{'y' if count == 1 else 'ies'} to send again.")

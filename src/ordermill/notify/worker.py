@@ -45,7 +45,7 @@ from ordermill.notify.channels import (
 )
 from ordermill.notify.dispatch import dispatch
 from ordermill.outages import failure_of
-from ordermill.services import deliveries
+from ordermill.services import deliveries, delivery_log
 from ordermill.services.deliveries import Claimed, Result, Schedule
 
 log = logging.getLogger("ordermill.worker")
@@ -153,10 +153,10 @@ class Worker:
             log.info("delivery %s: %s", claimed.id, outcome.detail)
         return status
 
-    def prune(self) -> deliveries.Pruned:
+    def prune(self) -> delivery_log.Pruned:
         before = utcnow() - timedelta(days=self.settings.retention_days)
         with self.database.write() as session:
-            pruned = deliveries.prune(session, before)
+            pruned = delivery_log.prune(session, before)
         self._pruned_at = time.monotonic()
         return pruned
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ordermill.errors import order_not_found
 from ordermill.models import utcnow
-from ordermill.services import deliveries
+from ordermill.services import delivery_log
 from ordermill.services.audit import Actor
 from ordermill.services.tables import order_events, orders
 
@@ -140,7 +140,7 @@ def list_events(session: Session, order_id: int, *, customer_id: int | None = No
     if customer_id is not None:
         return events
     messages = sorted(
-        (_notification_event(order_id, n) for n in deliveries.for_order(session, order_id)),
+        (_notification_event(order_id, n) for n in delivery_log.for_order(session, order_id)),
         key=lambda message: message.at,
     )
     # Events keep their own order; each message goes before the first event after it.
@@ -155,7 +155,7 @@ def list_events(session: Session, order_id: int, *, customer_id: int | None = No
 NOTIFICATION = "notification"  # the kind of a message's entry
 
 
-def _notification_event(order_id: int, message: deliveries.Notification) -> Event:
+def _notification_event(order_id: int, message: delivery_log.Notification) -> Event:
     detail: dict[str, Any] = {
         "event": message.event_type,
         "channel": message.channel,

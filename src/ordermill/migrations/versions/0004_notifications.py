@@ -17,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 NOTIFY_FUNCTION = """
-CREATE FUNCTION ordermill_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION ordermill_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('ordermill_outbox', '');
     RETURN NULL;
