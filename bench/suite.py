@@ -130,6 +130,9 @@ class Server:
             # servers and pgbench stay far below max_connections.
             "ORDERMILL_DB_POOL_SIZE": str(POOL_SIZE),
             "ORDERMILL_DB_MAX_OVERFLOW": "0",
+            # The API alone: notifications are delivered by `ordermill worker`s where a
+            # scenario measures them (9-11); every order still writes its outbox event.
+            "ORDERMILL_WORKER_IN_SERVER": "false",
         }
         command = [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = subprocess.Popen(
