@@ -48,6 +48,14 @@ class Handler:
     received: list[Received] = field(default_factory=list)
     rcpt_replies: deque[str] = field(default_factory=deque)  # answered before accepting
     data_replies: deque[str] = field(default_factory=deque)
+    greetings: int = 0  # EHLOs: one per connection a client opens
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.greetings += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -83,6 +91,10 @@ class SmtpServer:
     @property
     def received(self) -> list[Received]:
         return self.handler.received
+
+    @property
+    def connections(self) -> int:
+        return self.handler.greetings
 
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.recipients]

@@ -104,14 +104,28 @@ def test_a_mail_folder_that_cannot_be_written_fails_the_email_saying_why(
 def test_a_resend_to_the_smtp_server_carries_the_same_message_id() -> None:
     with smtp_server() as server:
         channel = EmailChannel(Settings(mail_from=STORE_FROM, smtp_url=server.url))
-
-        assert channel.send(_message()) == Sent(response_code=250)
-        assert channel.send(_message()) == Sent(response_code=250)
-        assert isinstance(channel.send(_message(delivery_id=8)), Sent)
+        try:
+            assert channel.send(_message()) == Sent(response_code=250)
+            assert channel.send(_message()) == Sent(response_code=250)
+            assert isinstance(channel.send(_message(delivery_id=8)), Sent)
+        finally:
+            channel.close()
 
         ids = [mail.message["Message-ID"] for mail in server.received]
         assert ids[0] == ids[1] == f"<ordermill.3.7@{DOMAIN}>"
         assert ids[2] == f"<ordermill.3.8@{DOMAIN}>"
+
+
+def test_one_connection_carries_a_pass_of_messages_and_closing_ends_it() -> None:
+    with smtp_server() as server:
+        channel = EmailChannel(Settings(mail_from=STORE_FROM, smtp_url=server.url))
+        try:
+            for delivery_id in (1, 2, 3):
+                assert channel.send(_message(delivery_id=delivery_id)) == Sent(250)
+        finally:
+            channel.close()
+        assert len(server.received) == 3
+        assert server.connections == 1
 
 
 def test_a_subject_with_line_breaks_stays_one_header() -> None:

@@ -34,7 +34,7 @@ from ordermill.notify.channels import (
     Sent,
 )
 from ordermill.notify.email_render import Renderer, mail_domain, one_line
-from ordermill.notify.email_smtp import SmtpTarget
+from ordermill.notify.email_smtp import SmtpSender, SmtpTarget
 
 
 class EmailChannel:
@@ -43,7 +43,7 @@ class EmailChannel:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.renderer = Renderer(settings)
-        self.smtp = SmtpTarget.parse(settings.smtp_url) if settings.smtp_url else None
+        self.smtp = SmtpSender(SmtpTarget.parse(settings.smtp_url)) if settings.smtp_url else None
         self.domain = mail_domain(settings)
 
     # ------------------------------------------------------------ who, and what
@@ -120,6 +120,11 @@ class EmailChannel:
         if self.smtp is not None:
             return self.smtp.send(mail, self.settings.mail_from, message.recipient)
         return self.write_file(message, mail)
+
+    def close(self) -> None:
+        """End the pass: close the SMTP connections kept for it."""
+        if self.smtp is not None:
+            self.smtp.close()
 
     def file_path(self, message: Message) -> Path:
         created = message.created

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -74,22 +75,92 @@ class SmtpTarget:
             raise
         return server
 
-    def send(self, mail: EmailMessage, mail_from: str, recipient: str) -> Outcome:
-        """Hand ``mail`` over for ``recipient``; never raises for the server's sake."""
-        sender = parseaddr(mail_from)[1]
-        try:
-            server = self.connect()
-        except (OSError, smtplib.SMTPException) as exc:
-            return _outcome(exc, f"could not connect to {self.where}", self.timeout)
+    def open(self) -> smtplib.SMTP:
+        """A connection ready for messages: secured as asked, logged in if asked."""
+        server = self.connect()
         try:
             if self.user is not None:
                 server.login(self.user, self.password or "")
-            server.send_message(mail, from_addr=sender, to_addrs=[recipient])
-        except (OSError, smtplib.SMTPException) as exc:
-            return _outcome(exc, self.where, self.timeout)
-        finally:
+        except BaseException:
             _quit(server)
-        return Sent(response_code=250)
+            raise
+        return server
+
+    def send(self, mail: EmailMessage, mail_from: str, recipient: str) -> Outcome:
+        """Hand ``mail`` over on a connection of its own; never raises for the server's sake."""
+        sender = SmtpSender(self)
+        try:
+            return sender.send(mail, mail_from, recipient)
+        finally:
+            sender.close()
+
+
+class SmtpSender:
+    """Hands emails to one server, each sending thread on a connection it keeps until
+    ``close`` (a worker's pass): one connection, greeting and login for many messages.
+
+    A kept connection the server has since dropped is opened again once; after a
+    refused message the connection goes on after ``RSET``.
+    """
+
+    def __init__(self, target: SmtpTarget) -> None:
+        self.target = target
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[smtplib.SMTP] = []
+
+    def send(self, mail: EmailMessage, mail_from: str, recipient: str) -> Outcome:
+        sender = parseaddr(mail_from)[1]
+        where = self.target.where
+        server: smtplib.SMTP | None = getattr(self._local, "server", None)
+        for fresh in (server is None, True):
+            if server is None:
+                try:
+                    server = self._connect()
+                except (OSError, smtplib.SMTPException) as exc:
+                    return _outcome(exc, f"could not connect to {where}", self.target.timeout)
+            try:
+                server.send_message(mail, from_addr=sender, to_addrs=[recipient])
+                return Sent(response_code=250)
+            except smtplib.SMTPServerDisconnected as exc:
+                self._drop(server)
+                server = None
+                if fresh:
+                    return _outcome(exc, where, self.target.timeout)
+                # a kept connection the server closed meanwhile: once more on a new one
+            except (OSError, smtplib.SMTPException) as exc:
+                self._reset(server)
+                return _outcome(exc, where, self.target.timeout)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Say goodbye on every kept connection."""
+        with self._lock:
+            servers, self._open = self._open, []
+            self._local = threading.local()
+        for server in servers:
+            _quit(server)
+
+    def _connect(self) -> smtplib.SMTP:
+        server = self.target.open()
+        with self._lock:
+            self._open.append(server)
+        self._local.server = server
+        return server
+
+    def _drop(self, server: smtplib.SMTP) -> None:
+        with self._lock:
+            if server in self._open:
+                self._open.remove(server)
+        self._local.server = None
+        server.close()
+
+    def _reset(self, server: smtplib.SMTP) -> None:
+        """After a refusal: the connection goes on if the server takes ``RSET``."""
+        try:
+            server.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop(server)
 
 
 def _quit(server: smtplib.SMTP) -> None:

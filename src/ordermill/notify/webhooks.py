@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -122,6 +123,27 @@ class WebhookChannel:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Each sending thread keeps its HTTP session (and its receivers' connections)
+        # for a pass of the worker; ``close`` ends them.
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._sessions: list[requests.Session] = []
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+            self._local = threading.local()
+        for http in sessions:
+            http.close()
+
+    def _http(self) -> requests.Session:
+        http: requests.Session | None = getattr(self._local, "http", None)
+        if http is None:
+            http = addresses.session(allow_private=self.settings.webhook_allow_private)
+            with self._lock:
+                self._sessions.append(http)
+            self._local.http = http
+        return http
 
     def drafts(self, event: EventContext) -> list[Draft]:
         if not event.endpoints:
@@ -154,7 +176,7 @@ class WebhookChannel:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": signatures(endpoint.secrets, msg_id, now, body),
         }
-        http = addresses.session(allow_private=allow_private)
+        http = self._http()
         try:
             response = http.post(
                 url,
@@ -173,8 +195,6 @@ class WebhookChannel:
             return Retry(f"could not connect: {_first_line(exc)}")
         except requests.RequestException as exc:
             return Failed(f"could not send: {_first_line(exc)}")
-        finally:
-            http.close()
         return outcome_of(response, datetime.now(UTC))
 
 

@@ -52,6 +52,10 @@ log = logging.getLogger("ordermill.worker")
 
 CHANNEL = "ordermill_outbox"  # what the outbox trigger notifies
 DISPATCH_BATCH = 500  # events per dispatch transaction
+# Deliveries claimed at once: this many per sending thread. The messages of a claim
+# are recorded together, so a worker killed mid-claim may send these again (with
+# their ids); the lease must outlast a claim's sending (timeouts of 10 s each).
+CLAIM_ROUNDS = 4
 PRUNE_EVERY = 3600.0  # seconds
 
 
@@ -92,30 +96,67 @@ class Worker:
     def run_once(self) -> Counter[str]:
         """Dispatch every waiting event, then send every due delivery; the counts."""
         counts: Counter[str] = Counter()
-        while not self.stopping.is_set():
-            with self.database.write() as session:
-                dispatched = dispatch(session, self.channels, utcnow(), DISPATCH_BATCH)
-            counts["dispatched"] += dispatched
-            if dispatched < DISPATCH_BATCH:
-                break
-        while not self.stopping.is_set():
-            with self.database.write() as session:
-                claimed = deliveries.claim_deliveries(
-                    session,
-                    self.name,
-                    self.concurrency,
-                    utcnow(),
-                    self.settings.worker_lease_seconds,
-                )
-            if not claimed:
-                break
-            # The batch is finished even when asked to stop: the messages in hand go out.
-            for status in self._pool.map(self.deliver, claimed):
-                counts[status] += 1
+        try:
+            while not self.stopping.is_set():
+                with self.database.write() as session:
+                    dispatched = dispatch(session, self.channels, utcnow(), DISPATCH_BATCH)
+                counts["dispatched"] += dispatched
+                if dispatched < DISPATCH_BATCH:
+                    break
+            while not self.stopping.is_set():
+                with self.database.write() as session:
+                    claimed = deliveries.claim_deliveries(
+                        session,
+                        self.name,
+                        self.concurrency * CLAIM_ROUNDS,
+                        utcnow(),
+                        self.settings.worker_lease_seconds,
+                    )
+                if not claimed:
+                    break
+                # The batch is finished even when asked to stop: the messages in hand go out.
+                counts.update(self.deliver_all(claimed).values())
+        finally:
+            for channel in self.channels:
+                close = getattr(channel, "close", None)
+                if close is not None:
+                    close()  # connections kept for the pass (SMTP, HTTP keep-alive)
         return counts
+
+    def deliver_all(self, claimed: Sequence[Claimed]) -> dict[int, str]:
+        """Send claimed deliveries, ``concurrency`` at a time, then record every outcome
+        in one transaction; each delivery's status after it."""
+        self._own.active = True
+        results = list(self._pool.map(self._send, claimed))
+        with self.database.write() as session:
+            statuses = deliveries.record(
+                session,
+                self.name,
+                [(result, c.webhook_id) for result, c in zip(results, claimed, strict=True)],
+                utcnow(),
+                self.schedule,
+                self.disable_after,
+            )
+        for result, c in zip(results, claimed, strict=True):
+            status = statuses[c.id]
+            log.log(
+                logging.INFO if result.ok else logging.WARNING,
+                "delivery %s (%s %s to %s): %s%s",
+                c.id,
+                c.event_type,
+                c.channel,
+                c.recipient,
+                status,
+                f": {result.error}" if result.error else "",
+            )
+        return statuses
 
     def deliver(self, claimed: Claimed) -> str:
         """Send one claimed delivery and record how it went; its status after."""
+        return self.deliver_all([claimed])[claimed.id]
+
+    def _send(self, claimed: Claimed) -> Result:
+        """One attempt, outside any transaction; never raises."""
         self._own.active = True
         channel = self.by_name.get(ChannelName(claimed.channel))
         outcome: Outcome
@@ -127,31 +168,9 @@ class Worker:
             except Exception as exc:  # a bug in a channel must not stop the others
                 log.exception("delivery %s: %s channel raised", claimed.id, claimed.channel)
                 outcome = Retry(f"{type(exc).__name__}: {exc}")
-        result = _result(claimed.id, outcome)
-        with self.database.write() as session:
-            status = deliveries.record(
-                session,
-                self.name,
-                result,
-                utcnow(),
-                self.schedule,
-                webhook_id=claimed.webhook_id,
-                disable_after=self.disable_after,
-            )
-        level = logging.INFO if result.ok else logging.WARNING
-        log.log(
-            level,
-            "delivery %s (%s %s to %s): %s%s",
-            claimed.id,
-            claimed.event_type,
-            claimed.channel,
-            claimed.recipient,
-            status,
-            f": {result.error}" if result.error else "",
-        )
         if isinstance(outcome, Sent) and outcome.detail:
             log.info("delivery %s: %s", claimed.id, outcome.detail)
-        return status
+        return _result(claimed.id, outcome)
 
     def prune(self) -> delivery_log.Pruned:
         before = utcnow() - timedelta(days=self.settings.retention_days)

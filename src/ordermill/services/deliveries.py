@@ -11,13 +11,13 @@ out twice (with the same delivery and event ids, so receivers recognise it).
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ordermill.services.tables import (
@@ -226,59 +226,102 @@ class Result:
 def record(
     session: Session,
     worker: str,
-    result: Result,
+    results: Sequence[tuple[Result, int | None]],
     now: datetime,
     schedule: Schedule,
-    webhook_id: int | None = None,
     disable_after: timedelta | None = None,
-) -> str:
-    """Record an attempt; returns the delivery's status after it.
+) -> dict[int, str]:
+    """Record a batch of attempts (each with its webhook's id, if any) in two
+    statements; returns each delivery's status after it.
 
     Only the worker holding the lease records, so a worker that lost its lease (it
-    ran past it, and another took the delivery) does not overwrite the other's outcome.
+    ran past it, and another took the delivery) does not overwrite the other's outcome:
+    its deliveries come back ``lost``.
     """
-    mine = and_(
-        deliveries.c.id == result.delivery_id,
-        deliveries.c.leased_by == worker,
-        deliveries.c.status == DeliveryStatus.PENDING.value,
+    ids = [result.delivery_id for result, _ in results]
+    held = dict(
+        session.execute(
+            select(deliveries.c.id, deliveries.c.attempts).where(
+                deliveries.c.id.in_(ids),
+                deliveries.c.leased_by == worker,
+                deliveries.c.status == DeliveryStatus.PENDING.value,
+            )
+        ).all()
     )
-    attempts = session.execute(select(deliveries.c.attempts).where(mine)).scalar_one_or_none()
-    if attempts is None:
-        return "lost"
-    attempts += 1
-    values: dict[str, Any] = {
-        "attempts": attempts,
-        "lease_until": None,
-        "leased_by": None,
-        "response_code": result.response_code,
-        "last_error": result.error,
-    }
-    if result.ok:
-        status = DeliveryStatus.SENT
-        values["sent"] = now
-    elif result.permanent or attempts >= schedule.max_attempts:
-        status = DeliveryStatus.FAILED
-    else:
-        status = DeliveryStatus.PENDING
-        gap = schedule.next_gap(attempts, result.retry_after)
-        values["next_attempt"] = now + timedelta(seconds=gap)
-    values["status"] = status.value
-    session.execute(update(deliveries).where(mine).values(**values))
-    if webhook_id is not None:
-        _endpoint_health(session, webhook_id, result, now, disable_after)
-    return status.value
+    statuses: dict[int, str] = {}
+    rows: list[dict[str, Any]] = []
+    for result, _webhook in results:
+        if result.delivery_id not in held:
+            statuses[result.delivery_id] = "lost"
+            continue
+        attempts = held[result.delivery_id] + 1
+        next_attempt = None
+        if result.ok:
+            status = DeliveryStatus.SENT
+        elif result.permanent or attempts >= schedule.max_attempts:
+            status = DeliveryStatus.FAILED
+        else:
+            status = DeliveryStatus.PENDING
+            gap = schedule.next_gap(attempts, result.retry_after)
+            next_attempt = now + timedelta(seconds=gap)
+        statuses[result.delivery_id] = status.value
+        rows.append(
+            {
+                "b_id": result.delivery_id,
+                "b_status": status.value,
+                "b_attempts": attempts,
+                "b_code": result.response_code,
+                "b_error": result.error,
+                "b_sent": now if result.ok else None,
+                "b_next": next_attempt,
+            }
+        )
+    if rows:
+        session.execute(_RECORD, rows)
+    for webhook_id, outcomes in _by_webhook(results, statuses).items():
+        _endpoint_health(session, webhook_id, outcomes, now, disable_after)
+    return statuses
+
+
+_RECORD = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        response_code=bindparam("b_code"),
+        last_error=bindparam("b_error"),
+        sent=func.coalesce(bindparam("b_sent", type_=deliveries.c.sent.type), deliveries.c.sent),
+        next_attempt=func.coalesce(
+            bindparam("b_next", type_=deliveries.c.next_attempt.type), deliveries.c.next_attempt
+        ),
+        lease_until=None,
+        leased_by=None,
+    )
+)
+
+
+def _by_webhook(
+    results: Sequence[tuple[Result, int | None]], statuses: Mapping[int, str]
+) -> dict[int, list[Result]]:
+    """The recorded attempts of each webhook in the batch."""
+    found: dict[int, list[Result]] = {}
+    for result, webhook_id in results:
+        if webhook_id is not None and statuses[result.delivery_id] != "lost":
+            found.setdefault(webhook_id, []).append(result)
+    return found
 
 
 def _endpoint_health(
     session: Session,
     webhook_id: int,
-    result: Result,
+    outcomes: Sequence[Result],
     now: datetime,
     disable_after: timedelta | None,
 ) -> None:
-    """A webhook that answers clears its failing mark; one failing for longer than
+    """A webhook that answered clears its failing mark; one failing for longer than
     ``disable_after`` is disabled, its pending deliveries cancelled, and says why."""
-    if result.ok:
+    if any(result.ok for result in outcomes):
         session.execute(
             update(webhooks)
             .where(webhooks.c.id == webhook_id, webhooks.c.failing_since.is_not(None))
@@ -295,7 +338,7 @@ def _endpoint_health(
         return
     reason = (
         f"disabled at {now.isoformat(timespec='seconds')}: failing since"
-        f" {_aware(since, now).isoformat(timespec='seconds')}; last error: {result.error}"
+        f" {_aware(since, now).isoformat(timespec='seconds')}; last error: {outcomes[-1].error}"
     )
     session.execute(
         update(webhooks)
