@@ -69,6 +69,24 @@ def test_low_stock_names_the_product_and_the_threshold() -> None:
     }
 
 
+def test_amounts_in_an_order_events_details_are_decimal_strings_like_the_apis() -> None:
+    event = EventContext(
+        7,
+        "order.returned",
+        CREATED,
+        {"amount": 12_50, "refunded": 5_00, "lines": [{"line_id": 1, "quantity": 1}]},
+        endpoints=(Endpoint(1, "https://a.example/", ()),),
+    )
+
+    (draft,) = CHANNEL.drafts(event)
+
+    assert json.loads(draft.content["body"])["data"]["event"] == {
+        "amount": "12.50",
+        "refunded": "5.00",
+        "lines": [{"line_id": 1, "quantity": 1}],
+    }
+
+
 def test_the_webhook_id_is_the_events_so_retries_and_redeliveries_share_it() -> None:
     assert message_id(42) == "msg_42"
 

@@ -131,3 +131,40 @@ def test_every_message_arrives_after_a_kill_9_and_repeats_keep_their_id(
     # Only the messages of the claim in hand when the worker died can have gone out twice.
     assert len(repeated) <= CONCURRENCY * CLAIM_ROUNDS
     assert all(n == 2 for n in repeated.values())
+
+
+def test_sigterm_lets_the_worker_finish_and_record_the_messages_in_hand(
+    database: Database, sink: tuple[Sink, int]
+) -> None:
+    handler, port = sink
+    customer = factories.customer(database)
+    pen = factories.product(database, stock=10)
+    order_id = factories.order(database, customer, (pen, 1))
+    with database.write() as session:
+        outbox.record(
+            session, [OutboxRow("order.delivered", order_id, {}) for _ in range(300)], utcnow()
+        )
+    env = {
+        **os.environ,
+        "ORDERMILL_DATABASE_URL": database.url,
+        "ORDERMILL_SMTP_URL": f"smtp://127.0.0.1:{port}",
+        "ORDERMILL_NOTIFY_CUSTOMER_EMAIL": "order.delivered",
+        "ORDERMILL_STAFF_EMAILS": "",
+        "ORDERMILL_LOG_LEVEL": "warning",
+    }
+    worker = start_worker(env)
+    deadline = time.monotonic() + 60
+    while handler.received() < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    worker.send_signal(signal.SIGTERM)
+
+    assert worker.wait(30) == 0
+    with database.read() as session:
+        rows = session.execute(
+            select(deliveries.c.status, deliveries.c.leased_by, deliveries.c.attempts)
+        ).all()
+    # Every message it took was sent and recorded; none is left leased to a gone worker.
+    assert [row for row in rows if row.leased_by is not None] == []
+    assert sum(row.status == "sent" for row in rows) == handler.received() < 300
+    assert max(handler.ids.values()) == 1

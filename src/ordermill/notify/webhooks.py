@@ -36,7 +36,7 @@ from ordermill.notify.channels import (
     Retry,
     Sent,
 )
-from ordermill.web.present import order_public  # the order exactly as the API shows it
+from ordermill.web.present import detail_public, order_public  # as the API shows them
 
 log = logging.getLogger("ordermill.notify")
 
@@ -59,7 +59,7 @@ def event_data(event: EventContext) -> dict[str, Any]:
     running low, or the endpoint pinged."""
     if event.type in ORDER_EVENTS:
         order = order_public(event.order).model_dump(mode="json") if event.order else None
-        return {"order": order, "event": event.data}
+        return {"order": order, "event": detail_public(event.data)}
     if event.type == EventType.PRODUCT_LOW_STOCK:
         product = event.product
         return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ordermill.domain.money import format_amount
 from ordermill.domain.workflow import TRANSITIONS, Verdict
 from ordermill.services.carts import CartView, Reordered
@@ -121,11 +123,16 @@ def reorder_public(result: Reordered) -> ReorderPublic:
 _EVENT_MONEY = frozenset({"total", "amount", "credited", "refunded"})
 
 
-def event_public(event: Event) -> EventPublic:
-    detail = {
+def detail_public(detail: dict[str, Any]) -> dict[str, Any]:
+    """An event's details as the API shows them: amounts as decimal strings."""
+    return {
         key: format_amount(value) if key in _EVENT_MONEY and isinstance(value, int) else value
-        for key, value in event.detail.items()
+        for key, value in detail.items()
     }
+
+
+def event_public(event: Event) -> EventPublic:
+    detail = detail_public(event.detail)
     return EventPublic(
         id=event.id,
         at=event.at,
