@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from functools import lru_cache
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from annotated_types import Ge, Le
@@ -20,6 +21,7 @@ ENV_PREFIX = "ORDERMILL_"
 # The schemes of the databases ordermill runs on (psycopg 3 is the PostgreSQL driver shipped).
 SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -190,6 +192,22 @@ class Settings(BaseSettings):
             raise PydanticCustomError("schedule", "positive numbers of seconds, comma-separated")
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            parts = urlsplit(value.strip())
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme.lower() not in SMTP_SCHEMES or not parts.hostname:
+            raise PydanticCustomError(
+                "smtp_url", "smtp://USER:PASSWORD@HOST:PORT, smtp+starttls://… or smtps://…"
+            )
+        return value.strip()
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
@@ -264,7 +282,14 @@ def settings_error(exc: ValidationError) -> Misconfigured:
             code = Code.UNSUPPORTED_DATABASE
             problems.append(f"{variable}: {problem['msg']}")
             continue
-        if problem["type"] in ("currency", "log_level", "events", "schedule", "timezone"):
+        if problem["type"] in (
+            "currency",
+            "log_level",
+            "events",
+            "schedule",
+            "timezone",
+            "smtp_url",
+        ):
             accepts = problem["msg"]
         elif name in Settings.model_fields:
             accepts = _accepts(name)

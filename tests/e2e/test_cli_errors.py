@@ -162,6 +162,14 @@ def test_an_unknown_log_level_names_the_allowed_values(monkeypatch: pytest.Monke
         ("payment_flow", "cash", "one of balance, advance"),
         ("currency", "EURO", "a three-letter ISO 4217 code such as USD"),
         ("sqlite_busy_timeout_ms", "-1", "a whole number, at least 0"),
+        (
+            "smtp_url",
+            "mail.example.com",
+            "smtp://USER:PASSWORD@HOST:PORT, smtp+starttls://… or smtps://…",
+        ),
+        ("timezone", "Mars/Base", "an IANA time zone such as Europe/Paris or UTC"),
+        ("worker_concurrency", "0", "a whole number from 1 to 64"),
+        ("webhook_allow_private", "perhaps", "true or false"),
     ],
 )
 def test_a_wrong_setting_is_one_line_naming_the_variable_and_what_it_accepts(
