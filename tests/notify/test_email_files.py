@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from ordermill.config import Settings
@@ -159,8 +160,10 @@ def test_the_smtp_url_names_security_host_port_and_the_decoded_login(
 
 @pytest.mark.parametrize("url", ["http://mail.example", "smtp://", "smtp://host:99999", "mail"])
 def test_an_smtp_url_that_names_no_server_is_a_setting_to_fix(url: str) -> None:
+    with pytest.raises(ValidationError, match="smtp_url"):
+        Settings(smtp_url=url)  # refused when the settings are read, before anything starts
     with pytest.raises(Misconfigured, match="ORDERMILL_SMTP_URL"):
-        EmailChannel(Settings(smtp_url=url))
+        SmtpTarget.parse(url)
 
 
 @pytest.mark.parametrize(
