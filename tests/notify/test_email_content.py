@@ -167,7 +167,7 @@ def test_a_webhook_ping_gets_no_email(database: Database) -> None:
 def test_a_store_template_overrides_one_file_and_keeps_the_rest(
     database: Database, tmp_path: Path
 ) -> None:
-    own = tmp_path / "templates" / "customer"
+    own = tmp_path / "templates" / "email" / "customer"
     own.mkdir(parents=True)
     (own / "order.created.subject.txt").write_text("Thanks for order {{ order.ref }}!\n")
     customer = factories.customer(database, email="bo@example.com")
@@ -196,8 +196,8 @@ def test_a_store_template_overrides_one_file_and_keeps_the_rest(
 def test_a_template_naming_a_missing_value_fails_its_delivery_saying_why(
     database: Database, tmp_path: Path, broken: str, missing: str
 ) -> None:
-    own = tmp_path / "customer"
-    own.mkdir()
+    own = tmp_path / "email" / "customer"
+    own.mkdir(parents=True)
     (own / "order.created.subject.txt").write_text(broken)
     customer = factories.customer(database, email="cy@example.com")
     place(database, customer, (factories.product(database), 1))

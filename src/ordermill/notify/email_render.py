@@ -18,26 +18,17 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from jinja2 import (
-    BaseLoader,
-    ChoiceLoader,
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    select_autoescape,
-)
+from jinja2 import Environment, StrictUndefined, select_autoescape
 
 from ordermill.config import Settings
 from ordermill.domain.events import EventType
 from ordermill.domain.money import format_amount
+from ordermill.notify import templates
 from ordermill.notify.channels import Audience, EventContext
-
-BUILT_IN = Path(__file__).resolve().parent.parent / "templates" / "email"
 
 # Currencies written with their sign in front (€12.50); any other as "12.50 CHF".
 SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
@@ -84,12 +75,8 @@ class Renderer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.zone = ZoneInfo(settings.timezone)
-        loaders: list[BaseLoader] = []
-        if settings.templates_dir:
-            loaders.append(FileSystemLoader(settings.templates_dir))
-        loaders.append(FileSystemLoader(str(BUILT_IN)))
         self.env = Environment(
-            loader=ChoiceLoader(loaders),
+            loader=templates.loader(settings, "email"),
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
             undefined=StrictUndefined,
             trim_blocks=True,

@@ -19,11 +19,10 @@ from __future__ import annotations
 import logging
 import time
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import requests
-from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined
+from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from twilio.base.exceptions import (  # type: ignore[import-untyped]
     TwilioRestException,
@@ -34,6 +33,7 @@ from twilio.rest import Client  # type: ignore[import-untyped]
 
 from ordermill.config import Settings
 from ordermill.domain.money import format_amount
+from ordermill.notify import templates
 from ordermill.notify.channels import (
     Audience,
     ChannelName,
@@ -53,19 +53,16 @@ TIMEOUT_SECONDS = 10.0  # connecting to Twilio, and waiting for its answer
 MAX_BODY = 1600  # the longest body Twilio's Messages API takes
 
 
-def templates(settings: Settings) -> SandboxedEnvironment:
-    """The text message templates: the store's own (``templates_dir``) before the built-in.
+def environment(settings: Settings) -> SandboxedEnvironment:
+    """The text message templates: the store's own (``templates_dir/sms``) before the
+    built-in (``notify.templates``).
 
     Plain text, so nothing is escaped; what a customer typed (their name) is a value
     the template shows, never template code. A value the template names but the
     event lacks fails the rendering (the dispatcher records that as a failed delivery).
     """
-    loaders: list[Any] = []
-    if settings.templates_dir:
-        loaders.append(FileSystemLoader(Path(settings.templates_dir)))
-    loaders.append(PackageLoader("ordermill", "templates"))
     return SandboxedEnvironment(
-        loader=ChoiceLoader(loaders),
+        loader=templates.loader(settings, "sms"),
         autoescape=False,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -74,7 +71,7 @@ def templates(settings: Settings) -> SandboxedEnvironment:
 
 
 def template_name(event_type: str) -> str:
-    return f"sms/{event_type}.txt"
+    return f"{event_type}.txt"
 
 
 class SmsChannel:
@@ -96,7 +93,7 @@ class SmsChannel:
         self.api_url = settings.twilio_api_url
         self.events = frozenset(settings.notify_customer_sms)
         self.timeout = timeout
-        self.env = templates(settings)
+        self.env = environment(settings)
 
     @staticmethod
     def configured(settings: Settings) -> bool:
