@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,6 @@ from ordermill.db import Database
 from ordermill.services import order_views
 from ordermill.services import orders as order_service
 from tests import factories
-
-
-@pytest.fixture
-def cli(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    """A runner whose commands use the test database."""
-    monkeypatch.setenv("ORDERMILL_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def order_status(database: Database, order_id: int) -> str:

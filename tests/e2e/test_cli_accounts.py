@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,15 +21,6 @@ from tests import factories
 from tests.factories import PASSWORD
 
 TOKEN = re.compile(r"^(om_\S+)$", re.MULTILINE)
-
-
-@pytest.fixture
-def cli(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    """A runner whose commands use the test database."""
-    monkeypatch.setenv("ORDERMILL_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def can_log_in(database: Database, email: str, password: str) -> bool:

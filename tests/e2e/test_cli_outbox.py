@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,14 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from ordermill.cli import app
-from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.services.tables import deliveries
 from tests import factories
 
 
-@pytest.fixture
-def cli(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("ORDERMILL_DATABASE_URL", database.url)
+@pytest.fixture(autouse=True)
+def _staff_emails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERMILL_STAFF_EMAILS", "shop@example.com")
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def place(database: Database) -> int:

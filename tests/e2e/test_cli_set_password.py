@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from ordermill.cli import app
-from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.errors import Unauthenticated
 from ordermill.services import accounts
 from ordermill.services.tables import api_tokens, audit_log
 from tests import factories
 from tests.factories import PASSWORD
-
-
-@pytest.fixture
-def cli(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    """A runner whose commands use the test database."""
-    monkeypatch.setenv("ORDERMILL_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def can_log_in(database: Database, email: str, password: str) -> bool:

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from typer.testing import CliRunner
 
 from ordermill import plugins
 from ordermill.cli import app
-from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.domain.workflow import PaymentFlow, to_dot
 from ordermill.models import utcnow
@@ -29,14 +27,6 @@ from ordermill.services.tables import orders
 from tests import factories
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-@pytest.fixture
-def cli(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("ORDERMILL_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def awaiting_payment(database: Database, *, age: timedelta, quantity: int = 2) -> tuple[int, int]:

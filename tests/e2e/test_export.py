@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,19 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ordermill.cli import app
-from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.services import orders as order_service
 from tests import factories
-
-
-@pytest.fixture
-def cli(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    """A runner whose commands use the test database."""
-    monkeypatch.setenv("ORDERMILL_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def place(database: Database, customer_id: int, *items: tuple[int, int], at: datetime) -> int:
