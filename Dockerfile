@@ -14,6 +14,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     ORDERMILL_HOST=0.0.0.0 \
     ORDERMILL_PORT=8000
+# Pango: WeasyPrint draws invoices and delivery notes as PDF with it.
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /wheels /wheels
 RUN pip install /wheels/*.whl && rm -rf /wheels \
     && useradd --create-home --uid 10001 --user-group ordermill

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
         " unless the product has a threshold of its own",
     )
 
+    # ------------------------------------------------------------ the store
+    store_name: str | None = Field(
+        default=None,
+        description="The store's name on pages and invoices (default: the name in mail_from)",
+    )
+    store_address: str = Field(
+        default="",
+        description="The store's postal address on invoices and delivery notes (lines: \\n)",
+    )
+
     # ------------------------------------------------------------ notifications
     public_url: str = Field(
         default="http://127.0.0.1:8000",

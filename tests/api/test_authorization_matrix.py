@@ -51,6 +51,7 @@ from ordermill.services import (
 from ordermill.services.audit import SYSTEM
 from ordermill.services.tables import deliveries, outbox_events, password_resets
 from ordermill.web.app import create_app
+from ordermill.web.pages.errors import is_page_path
 from tests import factories
 from tests.api.helpers import PROBLEM_JSON
 
@@ -193,9 +194,18 @@ NO_BODY: Final = {
     ("POST", "/api/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
 }
 
-# Routes that are not API routes (no handler of ours, no data): Swagger UI and its schema.
-# The pages and the files they load (/docs/assets: Swagger UI and ReDoc, served offline).
-DOCUMENTATION_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/docs/assets", "/redoc"}
+# Routes that are not API routes (no handler of ours, no data): Swagger UI and its schema,
+# the pages and the files they load (/docs/assets: Swagger UI and ReDoc, served offline),
+# and the files the store's own pages load (/static). The pages themselves have their own
+# matrix (tests/pages/test_page_access.py).
+DOCUMENTATION_ROUTES = {
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/docs/assets",
+    "/redoc",
+    "/static",
+}
 
 
 # ---------------------------------------------------------------- the route table
@@ -204,7 +214,7 @@ DOCUMENTATION_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/doc
 def api_route_contexts(app: FastAPI) -> Iterator[RouteContext]:
     """Every APIRoute of ``app``, with the path and dependencies it has once included."""
     for context in iter_route_contexts(app.routes):
-        if isinstance(context.original_route, APIRoute):
+        if isinstance(context.original_route, APIRoute) and not is_page_path(str(context.path)):
             yield context
 
 

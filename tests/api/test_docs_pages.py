@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from playwright.sync_api import Page, Route, sync_playwright
 
 from ordermill.config import Settings
 from ordermill.web.app import create_app
+from tests.browser.chromium import LAUNCH_ARGS, MISSING, chromium
 
 PAGES = ("/docs", "/redoc")
 # src="…" and href="…" in the page, and the URL the page loads the document from.
@@ -96,15 +96,6 @@ def test_an_unknown_asset_is_a_problem_json_404(anonymous: TestClient) -> None:
 # ---------------------------------------------------------------- in a real browser
 
 
-def _chromium() -> str | None:
-    """Debian's chromium (`apt-get install chromium`): Playwright can't fetch its own here."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """The app on a real socket on 127.0.0.1, for a browser to load."""
@@ -128,12 +119,14 @@ def served() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def offline_page(served: str) -> Iterator[tuple[Page, list[str]]]:
     """A Chromium page that may reach the app only; every other request is refused and noted."""
-    executable = _chromium()
+    executable = chromium()
     if executable is None:
-        pytest.skip("no chromium binary on PATH (apt-get install chromium) to render the pages")
+        pytest.skip(MISSING)
     outside: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=LAUNCH_ARGS
+        )
         context = browser.new_context()
 
         def only_the_app(route: Route) -> None:

@@ -14,9 +14,8 @@ delivery saying why, instead of sending half a message.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import quote
@@ -25,15 +24,13 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
 from ordermill.config import Settings
+from ordermill.display import money, one_line, store_name
+from ordermill.display import when as local_when
 from ordermill.domain.events import EventType
-from ordermill.domain.money import format_amount
 from ordermill.notify import templates
 from ordermill.notify.channels import Audience, EventContext
 
-# Currencies written with their sign in front (€12.50); any other as "12.50 CHF".
-SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
-
-_LINE_BREAKS = re.compile(r"\s+")
+__all__ = ["Rendered", "Renderer", "mail_domain", "money", "one_line", "store_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,26 +38,6 @@ class Rendered:
     subject: str
     text: str
     html: str
-
-
-def money(minor: int, currency: str) -> str:
-    """Minor units as people read them: 1250 EUR -> "€12.50", 1250 CHF -> "12.50 CHF"."""
-    symbol = SYMBOLS.get(currency.upper())
-    if symbol is None:
-        return f"{format_amount(minor)} {currency.upper()}"
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{symbol}{format_amount(abs(minor))}"
-
-
-def one_line(text: str) -> str:
-    """Text fit for a header: line breaks and runs of spaces become one space."""
-    return _LINE_BREAKS.sub(" ", text).strip()
-
-
-def store_name(settings: Settings) -> str:
-    """The store's name: the display name of ``mail_from``, else its domain."""
-    name, address = parseaddr(settings.mail_from)
-    return one_line(name) or address.rpartition("@")[2] or "ordermill"
 
 
 def mail_domain(settings: Settings) -> str:
@@ -91,14 +68,7 @@ class Renderer:
 
     def when(self, moment: datetime | str | None) -> str:
         """A moment in the store's time zone: "2 December 2026, 15:32 CET"."""
-        if moment is None:
-            return ""
-        if isinstance(moment, str):
-            moment = datetime.fromisoformat(moment)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        local = moment.astimezone(self.zone)
-        return f"{local.day} {local:%B %Y, %H:%M} {local.tzname()}"
+        return local_when(moment, self.zone)
 
     def render(self, audience: Audience, event: EventContext, to_name: str) -> Rendered:
         """The subject and bodies of ``event``'s email to ``audience``."""

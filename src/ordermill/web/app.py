@@ -40,6 +40,7 @@ from ordermill.web.docs import install_docs
 from ordermill.web.http import json_response
 from ordermill.web.middleware import LimitRequestBody, RejectNulInUrl
 from ordermill.web.openapi import install_openapi
+from ordermill.web.pages import install_pages
 from ordermill.web.problems import install_error_handlers
 
 DESCRIPTION = """
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for module in (auth, me, customers, products, carts, orders, workflow, users, webhooks):
         app.include_router(module.router)
 
+    install_pages(app)
     install_openapi(app)
     install_docs(app)
 

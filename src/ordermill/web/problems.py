@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -24,6 +25,7 @@ from ordermill.errors import (
     kind_of,
 )
 from ordermill.web import outage
+from ordermill.web.pages.errors import error_page, wants_page
 from ordermill.web.schemas import EXTRA_MAX_DEPTH
 
 PROBLEM_JSON = "application/problem+json"
@@ -175,19 +177,28 @@ async def _too_deep_problem(request: Request) -> JSONResponse:
     )
 
 
+def _answer(request: Request, response: JSONResponse, message: str | None = None) -> Response:
+    """The problem as it is for the API; as an error page for a page's request."""
+    if not wants_page(request):
+        return response
+    body = json.loads(bytes(response.body))
+    headers = {k: v for k, v in response.headers.items() if k in ("retry-after", "allow")}
+    return error_page(request, response.status_code, message or body["detail"], headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through the table above; nothing leaks a traceback."""
 
     @app.exception_handler(OrdermillError)
-    async def _domain(_request: Request, exc: OrdermillError) -> JSONResponse:
-        return problem_for(exc)
+    async def _domain(request: Request, exc: OrdermillError) -> Response:
+        return _answer(request, problem_for(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _validation_problem(exc)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return _answer(request, _validation_problem(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, RecursionError):
             return await _too_deep_problem(request)
         code = _CODE_BY_HTTP_STATUS.get(
@@ -199,17 +210,38 @@ def install_error_handlers(app: FastAPI) -> None:
             allowed = allowed_methods(request)
             headers = {**(headers or {}), "Allow": allowed}
             detail = f"{request.method} is not allowed here; use {allowed}."
-        return problem(exc.status_code, code, detail, headers=headers)
+        if exc.status_code == 404:
+            detail = "There is no such page." if wants_page(request) else detail
+        return _answer(request, problem(exc.status_code, code, detail, headers=headers))
 
     @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database(request: Request, exc: DBAPIError) -> Response:
         failure = outage.failure_of(exc)
         if failure is None:
             raise exc  # a bug: answered below, with its traceback in the log
         outage.log_failure(failure, exc, request.method, request.url.path)
-        return problem_for(outage.unavailable(failure))
+        return _answer(request, problem_for(outage.unavailable(failure)))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem(500, Code.INTERNAL_ERROR, "Something went wrong on our side.")
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        request_id = secrets.token_hex(6)
+        log.error(
+            "unhandled error on %s %s (request %s)",
+            request.method,
+            request.url.path,
+            request_id,
+            exc_info=exc,
+        )
+        if wants_page(request):
+            return error_page(
+                request,
+                500,
+                "Something went wrong on our side. Nothing you did caused it; "
+                "if it happens again, tell the store's admin this request id.",
+                request_id=request_id,
+            )
+        return problem(
+            500,
+            Code.INTERNAL_ERROR,
+            f"Something went wrong on our side (request {request_id}).",
+        )

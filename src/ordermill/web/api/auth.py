@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from ordermill.domain.access import ACCOUNT_POLICY, CLIENT_POLICY, Permission
-from ordermill.errors import Code, Forbidden, Unauthenticated
+from ordermill.domain.access import Permission
+from ordermill.errors import Code, Forbidden
 from ordermill.services import accounts, password_resets
 from ordermill.services.accounts import Principal
 from ordermill.web.account_schemas import (
@@ -25,6 +25,7 @@ from ordermill.web.auth import requires
 from ordermill.web.deps import DatabaseDep, SettingsDep
 from ordermill.web.http import json_response
 from ordermill.web.schemas import CustomerPublic
+from ordermill.web.signin import sign_in
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -70,22 +71,14 @@ def log_in(
     Repeated failures for one account or one client address are refused with 429
     and `Retry-After` for a short while.
     """
-    account_key, client_key = accounts.throttle_keys(
-        form.username, request.client.host if request.client else "unknown"
-    )
-    try:
-        with database.read() as session:
-            accounts.check_throttle(session, [account_key, client_key])
-            user_id = accounts.authenticate(session, email=form.username, password=form.password).id
-    except Unauthenticated:
-        with database.write() as session:
-            accounts.record_failure(session, account_key, ACCOUNT_POLICY)
-            accounts.record_failure(session, client_key, CLIENT_POLICY)
-        raise
     ttl = timedelta(minutes=settings.token_ttl_minutes)
-    with database.write() as session:
-        issued = accounts.open_session(session, user_id, ttl=ttl)
-        accounts.clear_throttle(session, account_key)
+    issued = sign_in(
+        database,
+        email=form.username,
+        password=form.password,
+        client_address=request.client.host if request.client else "unknown",
+        ttl=ttl,
+    )
     body = TokenResponse(access_token=issued.token, expires_in=int(ttl.total_seconds()))
     return json_response(body, headers={"Cache-Control": "no-store"})
 

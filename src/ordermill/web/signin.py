@@ -1,0 +1,49 @@
+"""Logging in with an email and a password, shared by the API's token login and the pages.
+
+Throttled per account and per client address; a wrong email and a wrong password
+look alike. Argon2 runs in a read transaction, never while holding the write lock.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ordermill.db import Database
+from ordermill.domain.access import ACCOUNT_POLICY, CLIENT_POLICY, Role
+from ordermill.errors import Code, Forbidden, Unauthenticated
+from ordermill.services import accounts
+from ordermill.services.accounts import IssuedToken
+
+
+def sign_in(
+    database: Database,
+    *,
+    email: str,
+    password: str,
+    client_address: str,
+    ttl: timedelta,
+    roles: frozenset[Role] | None = None,
+    wrong_account: str = "This account can't log in here.",
+) -> IssuedToken:
+    """A new session for the user with this email and password.
+
+    ``roles`` limits who may log in here (the back office: staff and admins); anyone
+    else who gives the right password is refused with ``wrong_account`` and no session.
+    """
+    account_key, client_key = accounts.throttle_keys(email, client_address)
+    try:
+        with database.read() as session:
+            accounts.check_throttle(session, [account_key, client_key])
+            user = accounts.authenticate(session, email=email, password=password)
+            user_id, role = user.id, Role(user.role)
+    except Unauthenticated:
+        with database.write() as session:
+            accounts.record_failure(session, account_key, ACCOUNT_POLICY)
+            accounts.record_failure(session, client_key, CLIENT_POLICY)
+        raise
+    if roles is not None and role not in roles:
+        raise Forbidden(wrong_account, code=Code.FORBIDDEN)
+    with database.write() as session:
+        issued = accounts.open_session(session, user_id, ttl=ttl)
+        accounts.clear_throttle(session, account_key)
+    return issued
