@@ -218,6 +218,7 @@ def test_ensure_admin_on_first_run_creates_an_admin_and_prints_the_password_once
     assert email is not None
     assert password is not None
     assert email.group(1) == "owner@example.com"
+    assert "log in to the back office at http://127.0.0.1:8000/admin/login" in first.output
     assert users_by_email(database) == {"owner@example.com": ("admin", False)}
     assert can_log_in(database, "owner@example.com", password.group(1))
 
@@ -238,7 +239,8 @@ def test_ensure_admin_does_nothing_when_an_enabled_admin_exists(
     result = cli.invoke(app, ["users", "ensure-admin"])
 
     assert result.exit_code == 0, result.output
-    assert "An admin account exists already." in result.output
+    assert "An admin account exists already" in result.output
+    assert "log in at http://127.0.0.1:8000/admin/login" in " ".join(result.output.split())
     assert users_by_email(database) == {"boss@example.com": ("admin", False)}
 
 

@@ -106,13 +106,19 @@ def users_ensure_admin() -> None:
     config = settings()
     with open_database(config) as database, database.write() as session:
         created = accounts.ensure_admin(session, config.admin_email)
+    login = f"http://{config.host}:{config.port}/admin/login"
     if created is None:
-        console.print("An admin account exists already.")
+        console.print(
+            f"An admin account exists already: log in at {login} "
+            "(`ordermill users set-password EMAIL` sets a new password).",
+            highlight=False,
+        )
         return
     email, password = created
     console.print(
         "[bold]Created the first admin account[/] (shown once, keep it safe):\n"
-        f"  email:    {email}\n  password: {password}",
+        f"  email:    {email}\n  password: {password}\n"
+        f"  log in to the back office at {login}",
         highlight=False,
     )
 

@@ -21,7 +21,8 @@ def serve(
         int | None, typer.Option(min=1, max=64, help="Worker processes [ORDERMILL_WORKERS]")
     ] = None,
 ) -> None:
-    """Migrate the database, then serve the API (Swagger UI at /docs)."""
+    """Migrate the database, then serve the API (Swagger UI at /docs) and the back office
+    (/admin)."""
     import uvicorn
 
     config = settings()
@@ -29,7 +30,13 @@ def serve(
         upgrade(config.database_url)
     bind_host = host or config.host
     bind_port = port or config.port
-    console.print(f"ordermill {__version__} on http://{bind_host}:{bind_port} (docs at /docs)")
+    base = f"http://{bind_host}:{bind_port}"
+    console.print(
+        f"ordermill {__version__} on {base}\n"
+        f"  back office: {base}/admin  (staff and admins log in there)\n"
+        f"  API docs:    {base}/docs",
+        highlight=False,
+    )
     uvicorn.run(
         "ordermill.web.app:create_app",
         factory=True,
