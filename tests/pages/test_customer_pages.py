@@ -310,3 +310,247 @@ def test_topping_up_an_unknown_customer_is_a_404_page(admin: TestClient) -> None
     )
 
     assert response.status_code == 404
+
+
+# ---------------------------------------------------------------- add
+
+
+def test_staff_add_a_customer_and_land_on_their_page(staff: TestClient, database: Database) -> None:
+    response = submit(
+        staff,
+        "/admin/customers/new",
+        "/admin/customers/new",
+        {"name": " Ada Lovelace ", "email": "Ada@Example.com", "phone": "+44 20 7946 0018"},
+    )
+
+    assert re.fullmatch(r"/admin/customers/\d+", response.headers["location"])
+    landed = follow(staff, response)
+    assert flashes(landed.text) == [("ok", "Customer Ada Lovelace added.")]
+    customer_id = int(response.headers["location"].rsplit("/", 1)[1])
+    assert _profile(database, customer_id) == (
+        "Ada Lovelace",
+        "ada@example.com",
+        "+442079460018",
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "fields", "says"),
+    [
+        ("name", {"name": "", "email": "a@example.com"}, "This can't be empty."),
+        ("name", {"name": "n" * 201, "email": "a@example.com"}, "At most 200 characters."),
+        ("email", {"name": "Ada", "email": ""}, "value is not a valid email address"),
+        ("email", {"name": "Ada", "email": "not-an-email"}, "value is not a valid email address"),
+        ("phone", {"name": "Ada", "email": "a@example.com", "phone": "555"}, "phone must be"),
+    ],
+)
+def test_a_new_customer_the_rules_refuse_shows_why_next_to_the_field_with_the_values_kept(
+    staff: TestClient, database: Database, field: str, fields: dict[str, str], says: str
+) -> None:
+    response = submit(staff, "/admin/customers/new", "/admin/customers/new", fields)
+
+    assert response.status_code == 400
+    assert _error_next_to(response.text, field).startswith(says)
+    assert f'id="{field}"' in response.text
+    for name, value in fields.items():
+        if len(value) < 100:
+            assert f'value="{value}"' in response.text, name
+    assert _count(database) == 0
+
+
+def test_a_new_customer_with_an_email_in_use_is_refused_next_to_the_email(
+    staff: TestClient, database: Database
+) -> None:
+    factories.customer(database, email="taken@example.com")
+
+    response = submit(
+        staff,
+        "/admin/customers/new",
+        "/admin/customers/new",
+        {"name": "Someone Else", "email": "TAKEN@example.com"},
+    )
+
+    assert response.status_code == 409
+    assert "already exists" in _error_next_to(response.text, "email")
+    assert 'value="Someone Else"' in response.text
+    assert _count(database) == 1
+
+
+# ---------------------------------------------------------------- edit
+
+
+def test_staff_edit_a_customers_name_email_and_phone(staff: TestClient, database: Database) -> None:
+    customer_id = factories.customer(database, name="Ada", email="ada@example.com")
+    page = f"/admin/customers/{customer_id}/edit"
+
+    response = submit(
+        staff,
+        page,
+        page,
+        {
+            "name": "Ada Lovelace",
+            "email": "countess@example.com",
+            "phone": "+1 555 010 2030",
+            "version": _version(staff, page),
+        },
+    )
+
+    assert response.headers["location"] == f"/admin/customers/{customer_id}"
+    assert flashes(follow(staff, response).text) == [("ok", "Changes saved.")]
+    assert _profile(database, customer_id)[:3] == (
+        "Ada Lovelace",
+        "countess@example.com",
+        "+15550102030",
+    )
+
+
+def test_an_empty_phone_forgets_the_number(staff: TestClient, database: Database) -> None:
+    customer_id = factories.customer(database, name="Ada", email="ada@example.com")
+    page = f"/admin/customers/{customer_id}/edit"
+    with database.write() as session:
+        found = catalog.get_customer(session, customer_id)
+        catalog.update_customer(session, found, catalog.CustomerChanges(phone="+15550102030"))
+    assert 'value="+15550102030"' in staff.get(page).text
+
+    submit(
+        staff,
+        page,
+        page,
+        {"name": "Ada", "email": "ada@example.com", "phone": "", "version": _version(staff, page)},
+    )
+
+    assert _profile(database, customer_id)[2] is None
+
+
+def _version(client: TestClient, page: str) -> str:
+    found = re.search(r'name="version" value="([0-9a-f]+)"', client.get(page).text)
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("name", "", "This can't be empty."),
+        ("email", "nope", "value is not a valid email address"),
+        ("phone", "12345", "phone must be"),
+    ],
+)
+def test_an_edit_the_rules_refuse_shows_why_next_to_the_field_and_changes_nothing(
+    staff: TestClient, database: Database, field: str, value: str, says: str
+) -> None:
+    customer_id = factories.customer(database, name="Ada", email="ada@example.com")
+    page = f"/admin/customers/{customer_id}/edit"
+    fields = {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "", field: value}
+
+    response = submit(staff, page, page, {**fields, "version": _version(staff, page)})
+
+    assert response.status_code == 400
+    assert _error_next_to(response.text, field).startswith(says)
+    assert 'value="Ada Lovelace"' in response.text or field == "name"
+    assert f'value="{value}"' in response.text
+    assert _profile(database, customer_id)[:2] == ("Ada", "ada@example.com")
+
+
+def test_an_edit_to_an_email_in_use_is_refused_next_to_the_email(
+    staff: TestClient, database: Database
+) -> None:
+    factories.customer(database, email="taken@example.com")
+    customer_id = factories.customer(database, name="Ada", email="ada@example.com")
+    page = f"/admin/customers/{customer_id}/edit"
+
+    response = submit(
+        staff,
+        page,
+        page,
+        {"name": "Ada", "email": "taken@example.com", "version": _version(staff, page)},
+    )
+
+    assert response.status_code == 409
+    assert "already in use" in _error_next_to(response.text, "email")
+    assert _profile(database, customer_id)[1] == "ada@example.com"
+
+
+def test_an_edit_that_crossed_another_is_shown_again_and_a_second_save_keeps_it(
+    staff: TestClient, database: Database
+) -> None:
+    customer_id = factories.customer(database, name="Ada", email="ada@example.com")
+    page = f"/admin/customers/{customer_id}/edit"
+    opened = _version(staff, page)
+    with database.write() as session:  # a colleague saves first
+        found = catalog.get_customer(session, customer_id)
+        catalog.update_customer(session, found, catalog.CustomerChanges(name="Ada K."))
+    mine = {"name": "Ada Lovelace", "email": "ada@example.com", "phone": ""}
+
+    crossed = submit(staff, page, page, {**mine, "version": opened})
+
+    assert crossed.status_code == 409
+    assert "Someone else changed this customer" in text_of(crossed.text)
+    assert 'value="Ada Lovelace"' in crossed.text
+    assert _profile(database, customer_id)[0] == "Ada K."
+    again = re.search(r'name="version" value="([0-9a-f]+)"', crossed.text)
+    assert again is not None
+    token = csrf_of(crossed.text)
+    saved = staff.post(page, data={**mine, "version": again.group(1), "csrf_token": token})
+    assert saved.status_code == 303
+    assert _profile(database, customer_id)[0] == "Ada Lovelace"
+
+
+def test_editing_an_unknown_customer_is_a_404_page(staff: TestClient) -> None:
+    assert staff.get("/admin/customers/999999/edit").status_code == 404
+
+
+# ---------------------------------------------------------------- every form
+
+
+@pytest.mark.parametrize("tamper", ["no token", "wrong token"])
+@pytest.mark.parametrize("form", ["new", "edit", "balance"])
+def test_a_form_post_without_this_browsers_token_is_refused_and_changes_nothing(
+    admin: TestClient, database: Database, form: str, tamper: str
+) -> None:
+    customer_id = factories.customer(database, name="Ada", email="ada@example.com", balance=10_00)
+    action = "/admin/customers/new" if form == "new" else f"/admin/customers/{customer_id}/{form}"
+    page = admin.get(action).text
+    data = {
+        "name": "Forged",
+        "email": "forged@example.com",
+        "amount": "1000",
+        "reason": "forged",
+        "version": (re.findall(r'name="version" value="([^"]*)"', page) or [""])[0],
+    }
+    if tamper == "wrong token":
+        data["csrf_token"] = "0" * 64
+
+    response = admin.post(action, data=data)
+
+    assert response.status_code == 403
+    assert "Nothing was changed" in text_of(response.text)
+    assert _profile(database, customer_id) == ("Ada", "ada@example.com", None, 10_00)
+    assert _count(database) == 1
+
+
+def test_a_customer_named_like_a_script_is_text_on_every_customer_page(
+    admin: TestClient, database: Database
+) -> None:
+    created = submit(
+        admin,
+        "/admin/customers/new",
+        "/admin/customers/new",
+        {"name": SCRIPT, "email": "script@example.com"},
+    )
+    customer_id = int(created.headers["location"].rsplit("/", 1)[1])
+    landed = follow(admin, created)
+
+    pages = [
+        landed.text,
+        admin.get("/admin/customers").text,
+        admin.get("/admin/customers?q=script").text,
+        admin.get(f"/admin/customers/{customer_id}/edit").text,
+        admin.get(f"/admin/customers/{customer_id}/balance").text,
+    ]
+
+    assert flashes(landed.text) == [("ok", f"Customer {SCRIPT} added.")]
+    for page in pages:
+        assert SCRIPT not in page
+        assert ESCAPED in page
