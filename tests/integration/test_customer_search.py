@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
 
 from ordermill.db import Database
 from ordermill.errors import InvalidInput
+from ordermill.migrate import upgrade
 from ordermill.models import Customer
 from ordermill.services import catalog
 from ordermill.services.search import contains
 from tests.factories import customer
+from tests.integration.test_migrations import head_revision
 
 
 def names(database: Database, search: str | None, *, limit: int = 50) -> list[str]:
@@ -90,3 +95,38 @@ def test_on_postgresql_a_search_can_be_served_by_the_trigram_index(pg_database: 
 
     assert "Bitmap Index Scan on ix_customers_search" in plan
     assert len(found) == 1
+
+
+@pytest.mark.postgres_only
+def test_where_the_server_refuses_pg_trgm_the_migration_goes_on_without_the_index(
+    pg_database: Database,
+) -> None:
+    # A database whose owner is the server's admin, migrated by a role that may create
+    # tables but not extensions (as on a managed server with a restricted account).
+    admin_url = make_url(pg_database.url).set(database="postgres")
+    name = f"ordermill_notrgm_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE ROLE {name} LOGIN PASSWORD 'not-secret'"))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        owner = create_engine(admin_url.set(database=name), isolation_level="AUTOCOMMIT")
+        with owner.connect() as conn:
+            conn.execute(text(f"GRANT USAGE, CREATE ON SCHEMA public TO {name}"))
+        owner.dispose()
+        restricted = admin_url.set(database=name, username=name, password="not-secret")
+
+        upgrade(restricted.render_as_string(hide_password=False))
+
+        limited = create_engine(restricted)
+        with limited.connect() as conn:
+            indexes = {index["name"] for index in inspect(conn).get_indexes("customers")}
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        limited.dispose()
+        assert "ix_customers_search" not in indexes
+        assert revision == head_revision(restricted.render_as_string(hide_password=False))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f"DROP ROLE IF EXISTS {name}"))
+        admin.dispose()
