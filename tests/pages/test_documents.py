@@ -333,6 +333,7 @@ def test_each_document_downloads_as_a_pdf_named_after_the_order(
     assert "Ada Lovelace" in text
     assert "Brass gear" in text
     assert "Print" not in text  # the toolbar is not part of the document
+    assert "Log out" not in text  # nor is the site's menu
     assert ("$25.00" in text) is (document == "invoice")
 
 
