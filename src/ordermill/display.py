@@ -49,3 +49,14 @@ def store_name(settings: Settings) -> str:
         return one_line(settings.store_name)
     name, address = parseaddr(settings.mail_from)
     return one_line(name) or address.rpartition("@")[2] or "ordermill"
+
+
+_ADDRESS_BREAKS = re.compile(r"\r\n|\r|\n|\\n")
+
+
+def address_lines(text: str | None) -> list[str]:
+    """A postal address as its lines: split at line breaks, or at a written ``\\n`` (how
+    ``ORDERMILL_STORE_ADDRESS`` holds several lines in one environment variable)."""
+    if not text:
+        return []
+    return [line.strip() for line in _ADDRESS_BREAKS.split(text) if line.strip()]

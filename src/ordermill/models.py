@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,8 +66,34 @@ class Base(DeclarativeBase):
     )
 
 
+# ``Index.info`` key: the one database an index is built on (with ``ddl_if``).
+ONLY_ON = "only_on"
+
+
+def built_on(dialect: str) -> Callable[..., bool]:
+    """An Alembic ``include_object`` that leaves out the indexes meant for another database."""
+
+    def include(obj: Any, _name: Any, type_: str, _reflected: bool, _compare_to: Any) -> bool:
+        only = obj.info.get(ONLY_ON) if type_ == "index" else None
+        return only is None or only == dialect
+
+    return include
+
+
 class Customer(Base):
     __tablename__ = "customers"
+    __table_args__ = (
+        # The back office's search: a part of a name or an email, in any case
+        # (``ILIKE '%…%'``), served by trigrams on PostgreSQL. SQLite reads the table.
+        Index(
+            "ix_customers_search",
+            "name",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops", "email": "gin_trgm_ops"},
+            info={ONLY_ON: "postgresql"},
+        ).ddl_if(dialect="postgresql"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
 from ordermill.migrate import alembic_config, downgrade, upgrade
-from ordermill.models import Base
+from ordermill.models import Base, built_on
 
 MODEL_TABLES = set(Base.metadata.tables)
 
@@ -25,7 +25,10 @@ def schema_differences(url: str) -> list[Any]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn,
+                opts={"compare_type": True, "include_object": built_on(conn.dialect.name)},
+            )
             return list(compare_metadata(context, Base.metadata))
     finally:
         engine.dispose()

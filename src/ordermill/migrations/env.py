@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from ordermill.config import get_settings
 from ordermill.db import create_db_engine
-from ordermill.models import Base, UTCDateTime
+from ordermill.models import Base, UTCDateTime, built_on
 
 target_metadata = Base.metadata
 
@@ -27,6 +27,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=render_item,
         compare_type=True,
+        include_object=built_on(connection.dialect.name),
     )
 
 

@@ -16,6 +16,7 @@ from ordermill.services import audit, ledger, outbox
 from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.ledger import EntryKind
 from ordermill.services.pagination import Page, decode_id_cursor, encode_cursor
+from ordermill.services.search import contains, search_text
 
 
 def _page_by_id(session: Session, stmt: Any, model: Any, limit: int, cursor: str | None) -> Any:
@@ -78,11 +79,21 @@ def get_customer(session: Session, customer_id: int, *, for_update: bool = False
 
 
 def list_customers(
-    session: Session, *, limit: int, cursor: str | None = None, email: str | None = None
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    email: str | None = None,
+    search: str | None = None,
 ) -> Page[Customer]:
+    """Customers by id; ``email`` is one address, ``search`` a part of a name or an
+    email in any case (``services.search``)."""
     stmt = select(Customer)
     if email is not None:
         stmt = stmt.where(Customer.email == normalize_email(email))
+    text = search_text(search)
+    if text is not None:
+        stmt = stmt.where(contains([Customer.name, Customer.email], text))
     page: Page[Customer] = _page_by_id(session, stmt, Customer, limit, cursor)
     return page
 

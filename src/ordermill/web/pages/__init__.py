@@ -12,13 +12,14 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ordermill.web.pages import login
+from ordermill.web.pages import customer_forms, customers, documents, login
 from ordermill.web.pages.errors import install_page_errors
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 
 # The back office's page routers, in the order they are matched.
-ROUTERS = [login.router]
+# A form's fixed path (/admin/customers/new) comes before the page it would look like.
+ROUTERS = [login.router, documents.router, customer_forms.router, customers.router]
 
 
 def install_pages(app: FastAPI) -> None:
