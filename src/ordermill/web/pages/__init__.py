@@ -12,13 +12,19 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ordermill.web.pages import login, products, workflow
+from ordermill.web.pages import login, products, user_tokens, users, workflow
 from ordermill.web.pages.errors import install_page_errors
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 
 # The back office's page routers, in the order they are matched.
-ROUTERS = [login.router, products.router, workflow.router]
+ROUTERS = [
+    login.router,
+    products.router,
+    workflow.router,
+    users.router,
+    user_tokens.router,
+]
 
 
 def install_pages(app: FastAPI) -> None:

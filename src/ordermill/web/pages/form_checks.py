@@ -39,12 +39,22 @@ def _sentence(error: Mapping[str, Any], messages: Mapping[str, str]) -> str:
     kind = error["type"]
     if field in messages and kind in ("string_pattern_mismatch", "literal_error"):
         return messages[field]
-    if kind == "missing" or (kind == "string_too_short" and error["ctx"]["min_length"] == 1):
+    empty = isinstance(error.get("input"), str) and not error["input"].strip()
+    if kind == "missing" or (empty and kind in ("string_too_short", "value_error")):
         return "Fill this in."
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "Enter a whole number, such as 12 or -3."
     if kind == "literal_error":
         return "Choose one of the options."
+    context = error.get("ctx", {})
+    if kind == "string_too_short":
+        return f"Use at least {context['min_length']} characters."
+    if kind == "string_too_long":
+        return f"Use at most {context['max_length']} characters."
+    if kind == "greater_than_equal":
+        return f"Use a number of at least {context['ge']}."
+    if kind == "less_than_equal":
+        return f"Use a number of at most {context['le']}."
     text = str(error["msg"]).removeprefix("Value error, ")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
