@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ordermill.web.pages import login, products, user_tokens, users, workflow
+from ordermill.web.pages import audit, login, products, user_tokens, users, workflow
 from ordermill.web.pages.errors import install_page_errors
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
@@ -24,6 +24,7 @@ ROUTERS = [
     workflow.router,
     users.router,
     user_tokens.router,
+    audit.router,
 ]
 
 
