@@ -56,6 +56,7 @@ class Code(StrEnum):
     CATALOG_CHANGED = "catalog_changed"
     PRODUCT_INACTIVE = "product_inactive"
     INSUFFICIENT_STOCK = "insufficient_stock"
+    STOCK_BELOW_ZERO = "stock_below_zero"
     ORDER_NOT_DELETABLE = "order_not_deletable"
     CUSTOMER_HAS_ORDERS = "customer_has_orders"
     CUSTOMER_HAS_LEDGER = "customer_has_ledger"
@@ -309,6 +310,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     _C.CATALOG_CHANGED: CodeInfo(Conflict, "A product changed while the order was placed."),
     _C.PRODUCT_INACTIVE: CodeInfo(Conflict, "The product is archived and not sold."),
     _C.INSUFFICIENT_STOCK: CodeInfo(Conflict, "Not enough stock (see short_lines)."),
+    _C.STOCK_BELOW_ZERO: CodeInfo(Conflict, "A stock adjustment would take the stock below zero."),
     _C.ORDER_NOT_DELETABLE: CodeInfo(Conflict, "Only a pending order can be deleted."),
     _C.CUSTOMER_HAS_ORDERS: CodeInfo(Conflict, "The customer has orders."),
     _C.CUSTOMER_HAS_LEDGER: CodeInfo(Conflict, "The customer has balance history."),

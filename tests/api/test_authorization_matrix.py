@@ -111,6 +111,7 @@ EXPECTED: dict[RouteKey, dict[str, Outcome]] = {
     ("POST", "/api/products"): STAFF,
     ("PATCH", "/api/products/{product_id}"): STAFF,
     ("DELETE", "/api/products/{product_id}"): STAFF,
+    ("POST", "/api/products/{product_id}/stock"): STAFF,
     # a customer's own profile, cart, checkout and orders
     ("GET", "/api/me"): CUSTOMERS,
     ("PATCH", "/api/me"): CUSTOMERS,
@@ -552,6 +553,10 @@ JSON_BODIES: dict[RouteKey, JsonRecipe] = {
         "stock": 3,
     },
     ("PATCH", "/api/products/{product_id}"): lambda s: {"price": "11.00"},
+    ("POST", "/api/products/{product_id}/stock"): lambda s: {
+        "delta": -2,
+        "reason": "broken in transit",
+    },
     ("POST", "/api/orders"): lambda s: {
         "customer_id": s.customer_b,
         "items": [{"product_id": s.product(), "quantity": 1}],

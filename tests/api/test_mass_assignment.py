@@ -63,6 +63,8 @@ SMUGGLED: dict[str, Any] = {
     "disabled_reason": None,
     "failing_since": "2020-01-01T00:00:00+00:00",
     "enabled": False,
+    # a product's stock: changed by an adjustment's delta, never set
+    "stock": 0,
 }
 SERVER_OWNED = (
     "status",
@@ -359,6 +361,13 @@ TARGETS = [
         "admin",
         lambda w: {"stock": 7},
         server_owned(but=("price",)),
+    ),
+    Target(
+        "POST",
+        "/api/products/{product_id}/stock",
+        "admin",
+        lambda w: {"delta": 5, "reason": "delivery"},
+        server_owned(plus=("stock",)),
     ),
     Target(
         "PUT",

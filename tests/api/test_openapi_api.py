@@ -32,6 +32,7 @@ ROUTES = {
     ("/api/products/{product_id}", "get"),
     ("/api/products/{product_id}", "patch"),
     ("/api/products/{product_id}", "delete"),
+    ("/api/products/{product_id}/stock", "post"),
     ("/api/customers/{customer_id}/cart", "get"),
     ("/api/customers/{customer_id}/cart", "delete"),
     ("/api/customers/{customer_id}/cart/items/{product_id}", "put"),

@@ -38,6 +38,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/customers/{customer_id}"): {"name": "Ghost"},
     ("POST", "/api/customers/{customer_id}/balance"): {"amount": "1.00", "reason": "refund"},
     ("PATCH", "/api/products/{product_id}"): {"stock": 1},
+    ("POST", "/api/products/{product_id}/stock"): {"delta": 1, "reason": "found"},
     ("PUT", "/api/customers/{customer_id}/cart/items/{product_id}"): {"quantity": 1},
     ("PUT", "/api/orders/{order_id}"): {"process": True},
     ("POST", "/api/orders/{order_id}/actions/pay"): {"amount": "1.00", "method": "cash"},

@@ -27,7 +27,11 @@ def shop(database: Database) -> dict[str, str]:
     factories.order(database, customer, (product, 1))
     with database.write() as session:
         view = processing.process_order(session, processed)
-    return {"order": view.number or str(view.id), "customer": str(customer), "product": str(product)}
+    return {
+        "order": view.number or str(view.id),
+        "customer": str(customer),
+        "product": str(product),
+    }
 
 
 def serious_violations(page: Page) -> list[dict[str, Any]]:

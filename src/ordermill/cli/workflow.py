@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -12,9 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ordermill.cli.common import console, fail, open_database, settings
+from ordermill.cli.common import console, fail, open_database, report, settings
 from ordermill.domain import workflow as rules
-from ordermill.errors import Code
+from ordermill.errors import Code, OrdermillError
+from ordermill.graphviz import draw_svg
 from ordermill.services import inventory
 
 workflow_app = typer.Typer(help="The order workflow: its states and actions.", no_args_is_help=True)
@@ -42,16 +41,10 @@ def workflow_graph(
     if fmt is GraphFormat.DOT:
         data = source.encode()
     else:
-        dot = shutil.which("dot")
-        if dot is None:
-            raise fail(Code.GRAPHVIZ_MISSING, "Graphviz's `dot` program is not installed")
-        result = subprocess.run(
-            [dot, "-Tsvg"], input=source.encode(), capture_output=True, check=False, timeout=60
-        )
-        if result.returncode != 0:
-            stderr = result.stderr.decode(errors="replace").strip()
-            raise fail(Code.GRAPHVIZ_MISSING, f"Graphviz's `dot` failed: {stderr}")
-        data = result.stdout
+        try:
+            data = draw_svg(source)
+        except OrdermillError as exc:
+            raise report(exc) from None
     if str(output) == "-":
         sys.stdout.buffer.write(data)
         return

@@ -183,9 +183,23 @@ def _keep_an_admin(session: Session, user: User) -> None:
 
 
 def set_disabled(session: Session, user: User, disabled: bool) -> User:
-    """Disable (or re-enable) a login; a disabled user's tokens stop working at once."""
+    """Disable (or re-enable) a login; a disabled user's tokens stop working at once.
+
+    Their login sessions are revoked too, so enabling the login again doesn't bring
+    an old session back to life; API tokens only pause while the login is disabled.
+    """
     if disabled and user.role == Role.ADMIN.value and not user.disabled:
         _keep_an_admin(session, user)
+    if disabled:
+        session.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.user_id == user.id,
+                ApiToken.kind == SESSION,
+                ApiToken.revoked.is_(None),
+            )
+            .values(revoked=utcnow())
+        )
     user.disabled = disabled
     session.flush()
     return user

@@ -98,9 +98,12 @@ def list_entries(
     entity: str | None = None,
     entity_id: int | None = None,
     user_id: int | None = None,
+    action: str | None = None,
 ) -> Page[AuditEntry]:
-    """Newest first."""
+    """Newest first; narrowed to one entity (and id), one acting user, one action."""
     stmt = select(audit_log)
+    if action is not None:
+        stmt = stmt.where(audit_log.c.action == action)
     if entity is not None:
         stmt = stmt.where(audit_log.c.entity == entity)
     if entity_id is not None:

@@ -5,18 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import BigInteger, cast, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ordermill.domain.phones import normalize_phone
-from ordermill.errors import Code, Conflict, customer_not_found, product_not_found
+from ordermill.errors import (
+    Code,
+    Conflict,
+    InvalidInput,
+    customer_not_found,
+    product_not_found,
+)
 from ordermill.models import Customer, LedgerEntry, Order, Product, User, utcnow
 from ordermill.services import audit, ledger, outbox
 from ordermill.services.audit import SYSTEM, Actor
 from ordermill.services.ledger import EntryKind
 from ordermill.services.pagination import Page, decode_id_cursor, encode_cursor
 from ordermill.services.search import contains, search_text
+from ordermill.services.tables import products
 
 
 def _page_by_id(session: Session, stmt: Any, model: Any, limit: int, cursor: str | None) -> Any:
@@ -243,12 +250,22 @@ def list_products(
     cursor: str | None = None,
     active: bool | None = None,
     sku: str | None = None,
+    search: str | None = None,
 ) -> Page[Product]:
+    """Products by id; ``search`` finds a piece of the name or SKU, in any case."""
     stmt = select(Product)
     if active is not None:
         stmt = stmt.where(Product.active == active)
     if sku is not None:
         stmt = stmt.where(Product.sku == sku.strip())
+    if search is not None and search.strip():
+        term = search.strip()
+        stmt = stmt.where(
+            or_(
+                Product.name.icontains(term, autoescape=True),
+                Product.sku.icontains(term, autoescape=True),
+            )
+        )
     page: Page[Product] = _page_by_id(session, stmt, Product, limit, cursor)
     return page
 
@@ -298,6 +315,77 @@ def update_product(
     _flush_unique(session, Code.SKU_TAKEN, f"A product with SKU {product.sku} already exists.")
     fields = {k: v for k, v in _changed_fields(changes).items() if v is not None}
     audit.record(session, actor, "product.updated", "product", product.id, fields)
+    return product
+
+
+MAX_STOCK = 2_000_000_000
+MAX_REASON_LENGTH = 500
+
+
+def adjust_stock(
+    session: Session, product_id: int, delta: int, reason: str, *, actor: Actor = SYSTEM
+) -> Product:
+    """Add ``delta`` units to the stock (negative to take them away: a write-off), with
+    the reason recorded in the audit log; the stock never goes below zero.
+
+    One conditional ``UPDATE``, so two adjustments at once both count and neither
+    can take the stock below zero (409 ``stock_below_zero``).
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("a stock adjustment needs a reason", field="reason")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidInput(f"reason is longer than {MAX_REASON_LENGTH} characters", field="reason")
+    if delta == 0 or abs(delta) > MAX_STOCK:
+        raise InvalidInput(
+            f"delta must be a whole number from -{MAX_STOCK} to {MAX_STOCK}, not 0", field="delta"
+        )
+    after = cast(products.c.stock, BigInteger) + delta  # no integer overflow on the way
+    row = session.execute(
+        update(products)
+        .where(products.c.id == product_id, after >= 0, after <= MAX_STOCK)
+        .values(
+            stock=products.c.stock + delta,
+            stock_received=products.c.stock_received + delta,
+            updated=utcnow(),
+        )
+        .returning(products.c.stock, products.c.low_stock_threshold)
+    ).one_or_none()
+    if row is None:
+        current = get_product(session, product_id).stock  # 404 for an unknown product
+        if current + delta < 0:
+            raise Conflict(
+                f"Product {product_id} has {current} in stock: taking away {-delta} "
+                "would leave less than nothing.",
+                code=Code.STOCK_BELOW_ZERO,
+                stock=current,
+            )
+        raise InvalidInput(
+            f"Product {product_id} can't hold more than {MAX_STOCK} units.", field="delta"
+        )
+    outbox.record(
+        session,
+        outbox.low_stock(
+            {product_id: row.stock - delta},
+            {product_id: row.stock},
+            {product_id: row.low_stock_threshold},
+            outbox.store_low_stock_default(),
+        ),
+        utcnow(),
+    )
+    audit.record(
+        session,
+        actor,
+        "product.stock_adjusted",
+        "product",
+        product_id,
+        {"delta": delta, "stock": row.stock, "reason": reason},
+    )
+    # The update went round the session: read the product afresh.
+    product = session.scalar(
+        select(Product).where(Product.id == product_id).execution_options(populate_existing=True)
+    )
+    assert product is not None
     return product
 
 

@@ -231,6 +231,30 @@ class ProductUpdate(RequestModel):
         return None if value is None else amount_field(value, "price")
 
 
+class StockAdjust(RequestModel):
+    """Units in or out, with why: a delivery, a count, a write-off."""
+
+    delta: Annotated[
+        int,
+        Field(
+            ge=-2_000_000_000,
+            le=2_000_000_000,
+            strict=True,
+            description="Units added to the stock; negative to take them away (not 0)",
+        ),
+    ]
+    reason: Annotated[
+        str, Field(min_length=1, max_length=500, description="Why, for the audit log")
+    ]
+
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("delta must not be zero")
+        return value
+
+
 class ProductPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

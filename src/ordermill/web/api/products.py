@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from ordermill.domain.access import Permission
 from ordermill.services import catalog
@@ -13,7 +13,7 @@ from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import CursorQuery, DatabaseDep, IdPath, LimitQuery, SettingsDep, page_limit
 from ordermill.web.http import check_if_match, page_response, resource_response
-from ordermill.web.schemas import ProductCreate, ProductPublic, ProductUpdate
+from ordermill.web.schemas import ProductCreate, ProductPublic, ProductUpdate, StockAdjust
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 Reader = Annotated[Principal, requires(Permission.CATALOG_READ)]
@@ -30,11 +30,20 @@ def list_products(
     cursor: CursorQuery = None,
     active: bool | None = None,
     sku: str | None = None,
+    search: Annotated[
+        str | None, Query(max_length=200, description="A piece of the name or SKU, any case")
+    ] = None,
 ) -> Response:
-    """List products by id, optionally only active (or archived) ones or one SKU."""
+    """List products by id, optionally only active (or archived) ones, one SKU, or those
+    whose name or SKU holds `search`."""
     with database.read() as session:
         page = catalog.list_products(
-            session, limit=page_limit(settings, limit), cursor=cursor, active=active, sku=sku
+            session,
+            limit=page_limit(settings, limit),
+            cursor=cursor,
+            active=active,
+            sku=sku,
+            search=search,
         )
         items = [ProductPublic.model_validate(p) for p in page.items]
     return page_response(request, page, list(items))
@@ -97,6 +106,21 @@ def update_product(
         )
         updated = catalog.update_product(session, product, changes, actor=actor_of(editor))
         public = ProductPublic.model_validate(updated)
+    return resource_response(request, public)
+
+
+@router.post("/{product_id}/stock", response_model=ProductPublic, responses=problems(400, 404, 409))
+def adjust_product_stock(
+    product_id: IdPath, body: StockAdjust, request: Request, database: DatabaseDep, editor: Editor
+) -> Response:
+    """Add units to the stock or take them away (a write-off), with the reason recorded in
+    the audit log. Adjustments at once all count; the stock never goes below zero
+    (409 `stock_below_zero`, nothing changed)."""
+    with database.write() as session:
+        product = catalog.adjust_stock(
+            session, product_id, body.delta, body.reason, actor=actor_of(editor)
+        )
+        public = ProductPublic.model_validate(product)
     return resource_response(request, public)
 
 

@@ -12,14 +12,34 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ordermill.web.pages import customer_forms, customers, documents, login
+from ordermill.web.pages import (
+    audit,
+    customer_forms,
+    customers,
+    documents,
+    login,
+    products,
+    user_tokens,
+    users,
+    workflow,
+)
 from ordermill.web.pages.errors import install_page_errors
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 
 # The back office's page routers, in the order they are matched.
 # A form's fixed path (/admin/customers/new) comes before the page it would look like.
-ROUTERS = [login.router, documents.router, customer_forms.router, customers.router]
+ROUTERS = [
+    login.router,
+    documents.router,
+    customer_forms.router,
+    customers.router,
+    products.router,
+    workflow.router,
+    users.router,
+    user_tokens.router,
+    audit.router,
+]
 
 
 def install_pages(app: FastAPI) -> None:
