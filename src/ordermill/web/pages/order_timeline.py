@@ -95,7 +95,7 @@ def describe(event: Event, currency: str, skus: dict[int, str]) -> Entry:
             when_facts.append((LABELS["next_attempt"], detail.pop("next_attempt")))
     facts = [
         (LABELS.get(key, key.replace("_", " ")), _value(key, value, currency, skus))
-        for key, value in detail.items()
+        for key, value in sorted(detail.items(), key=_known_first)
         if value is not None and value != [] and key != "customer_id"
     ]
     return Entry(
@@ -110,6 +110,14 @@ def describe(event: Event, currency: str, skus: dict[int, str]) -> Entry:
         when_facts=when_facts,
         facts=facts,
     )
+
+
+_ORDER = {key: n for n, key in enumerate(LABELS)}
+
+
+def _known_first(item: tuple[str, Any]) -> tuple[int, str]:
+    """Facts in the order of ``LABELS`` (the database may keep none), the unknown after."""
+    return _ORDER.get(item[0], len(_ORDER)), item[0]
 
 
 def _value(key: str, value: Any, currency: str, skus: dict[int, str]) -> Any:
