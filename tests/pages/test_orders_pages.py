@@ -64,6 +64,24 @@ def test_a_visitor_is_sent_to_the_login_page_and_back_to_the_same_filters(
     )
 
 
+def test_a_customers_session_is_no_way_into_the_orders_or_their_actions(
+    visitor: TestClient, database: Database
+) -> None:
+    placed = scenes.place(database)
+    _customer, user = factories.customer_login(database)
+    visitor.cookies.set("ordermill_admin", factories.token_for(database, user))
+    token = csrf_of(visitor.get("/admin/login").text)  # a login form: not signed in here
+
+    table = visitor.get("/admin/orders")
+    page = visitor.get(placed.page)
+    pressed = visitor.post(f"{placed.page}/process", data={"csrf_token": token})
+
+    for response in (table, page, pressed):
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/admin/login?next=")
+    assert scenes.status_of(database, placed.id) == "pending"
+
+
 @pytest.mark.parametrize("role", ["staff", "admin"])
 def test_staff_and_admins_both_see_the_orders_table(
     database: Database, role: str, request: pytest.FixtureRequest
@@ -249,6 +267,28 @@ def test_a_wrong_filter_is_a_readable_message_on_the_page_never_an_error_page(
     assert message in text_of(response.text)
     assert rows(response.text) == []
     assert '<form method="get" action="/admin/orders"' in response.text  # to correct it
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "Asia/Tokyo", "Australia/Sydney"])
+def test_the_first_and_last_days_of_the_calendar_are_dates_like_any_other(
+    database: Database, timezone: str
+) -> None:
+    placed = scenes.place(database)
+    factories.user(database, role="staff", email="calendar@example.com")
+    settings = Settings(database_url=database.url, timezone=timezone)
+    with TestClient(create_app(settings, database), follow_redirects=False) as client:
+        log_in(client, "calendar@example.com")
+
+        whole = client.get("/admin/orders?created_from=0001-01-02&created_to=9999-12-31")
+        edge = client.get("/admin/orders?created_from=0001-01-01")
+
+    assert whole.status_code == 200
+    assert numbers(whole.text) == [placed.number]
+    if timezone == "UTC":
+        assert edge.status_code == 200
+    else:  # midnight on 1 January of year 1 east of Greenwich is before year 1 in UTC
+        assert edge.status_code == 400
+        assert "0001-01-01 is outside the range of dates." in text_of(edge.text)
 
 
 def test_a_wrong_filter_keeps_what_was_typed_in_the_form(staff: TestClient) -> None:
