@@ -200,8 +200,9 @@ def test_process_with_reject_refuses_a_short_order_in_words_and_changes_nothing(
     assert where == placed.page
     [(level, text)] = said
     assert level == "error"
-    assert text.startswith(
-        f"Not enough stock for: product {placed.product} (5 ordered, 3 available)"
+    assert text == (
+        f"Not enough stock for: product {placed.product} (5 ordered, 3 available). "
+        "Choose Adjust or Ignore to process what is in stock."
     )
     assert scenes.status_of(database, placed.id) == "pending"
 

@@ -24,7 +24,7 @@ from ordermill.db import Database
 from ordermill.display import money
 from ordermill.domain.access import Permission
 from ordermill.domain.orders import OrderStatus, Strategy
-from ordermill.errors import InvalidInput, NotFound, OrdermillError
+from ordermill.errors import Code, InvalidInput, NotFound, OrdermillError
 from ordermill.services import order_details, order_views, processing, timeline
 from ordermill.services import orders as order_service
 from ordermill.services import workflow as flow_service
@@ -88,10 +88,18 @@ def perform(
             return again(request, database, settings, ref, form)
         return redirect(request, back or page_of(ref), error=explain(exc))
     except OrdermillError as exc:
-        return redirect(request, back or page_of(ref), error=explain(exc))
+        return redirect(request, back or page_of(ref), error=refusal(exc))
     if not outcome.changed:
         return redirect(request, back or outcome.target, error=outcome.message)
     return redirect(request, back or outcome.target, ok=outcome.message)
+
+
+def refusal(exc: OrdermillError) -> str:
+    """Why not, in words: the service's message and what its code means; for a shortage,
+    what staff can do instead (the catalogue's meaning speaks of the API's fields)."""
+    if exc.code == Code.INSUFFICIENT_STOCK:
+        return f"{exc.message}. Choose Adjust or Ignore to process what is in stock."
+    return explain(exc)
 
 
 def again(
