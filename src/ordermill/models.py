@@ -169,6 +169,9 @@ class Order(Base):
         Index("ix_orders_created_id", "created", "id"),
         Index("ix_orders_customer_created", "customer_id", "created", "id"),
         Index("ix_orders_status_created", "status", "created", "id"),
+        # The back office's order table sorted by total (keyset pages, high or low).
+        Index("ix_orders_total_id", "total", "id"),
+        Index("ix_orders_status_total", "status", "total", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

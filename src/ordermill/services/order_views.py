@@ -92,6 +92,7 @@ class OrderFilters:
     processed: bool | None = None
     created_from: datetime | None = None  # inclusive
     created_to: datetime | None = None  # exclusive
+    order_id: int | None = None  # one order (a search by its number or id)
 
 
 # ---------------------------------------------------------------- columns and rows
@@ -350,6 +351,8 @@ def resolve_order_id(session: Session, ref: str) -> int:
 
 def filter_orders(stmt: Select[Any], filters: OrderFilters) -> Select[Any]:
     """``stmt`` (over ``orders``) narrowed to the orders ``filters`` describe."""
+    if filters.order_id is not None:
+        stmt = stmt.where(orders.c.id == filters.order_id)
     if filters.status is not None:
         stmt = stmt.where(orders.c.status == filters.status)
     if filters.customer_id is not None:
@@ -372,11 +375,14 @@ def list_orders(
     stmt = filter_orders(select(*order_columns()), filters)
     if cursor is not None:
         created, last_id = decode_time_id_cursor(cursor)
+        # ``created <= …`` alone is the bound an index range scan starts from (the
+        # ``or_`` by itself is only a filter: deep pages would read every row before).
         stmt = stmt.where(
+            orders.c.created <= created,
             or_(
                 orders.c.created < created,
                 and_(orders.c.created == created, orders.c.id < last_id),
-            )
+            ),
         )
     stmt = stmt.order_by(orders.c.created.desc(), orders.c.id.desc()).limit(limit + 1)
     views = [order_view(row) for row in session.execute(stmt)]
