@@ -62,8 +62,18 @@ def page(browser: Browser, server: str) -> Iterator[Page]:
 @pytest.fixture
 def staff_page(page: Page, database: Database) -> Page:
     """A tab signed in to the back office as a staff member."""
-    email = "staff-browser@example.com"
-    factories.user(database, role="staff", email=email)
+    return _log_in(page, database, "staff")
+
+
+@pytest.fixture
+def admin_page(page: Page, database: Database) -> Page:
+    """A tab signed in to the back office as an admin."""
+    return _log_in(page, database, "admin")
+
+
+def _log_in(page: Page, database: Database, role: str) -> Page:
+    email = f"{role}-browser@example.com"
+    factories.user(database, role=role, email=email)
     page.goto("/admin/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(factories.PASSWORD)

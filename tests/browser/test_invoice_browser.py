@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
@@ -65,16 +64,3 @@ def test_one_click_on_print_opens_the_print_dialog_and_the_button_hides_in_print
     document = staff_page.get_by_role("article", name="Invoice")
     expect(document).to_be_visible()
     expect(document).to_contain_text(f"Order number{order.number}")
-
-
-def test_the_invoice_and_the_delivery_note_have_no_serious_accessibility_violations(
-    staff_page: Page, database: Database
-) -> None:
-    order = _paid_order(database)
-    axe = Axe()
-
-    for document in ("invoice", "delivery-note"):
-        staff_page.goto(f"/admin/orders/{order.number}/{document}")
-        violations = axe.run(staff_page).response["violations"]
-        serious = [v["id"] for v in violations if v["impact"] in ("serious", "critical")]
-        assert serious == [], (document, serious)

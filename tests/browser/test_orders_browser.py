@@ -126,16 +126,3 @@ def test_a_forged_delete_of_a_processed_order_is_refused_and_the_order_stays(
         page.goto(placed.page)
     expect(page.locator("h1")).to_contain_text(placed.number)
     assert scenes.status_of(database, placed.id) == "processed"
-
-
-def test_the_table_and_the_order_page_fit_a_phone_screen(
-    staff_page: Page, database: Database
-) -> None:
-    placed = scenes.fulfilled(database, name="A customer with a rather long name indeed")
-    page = staff_page
-    page.set_viewport_size({"width": 375, "height": 800})
-
-    for path in ("/admin/orders", placed.page):
-        page.goto(path)
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375, (path, width)
