@@ -12,13 +12,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ordermill.web.pages import login
+from ordermill.web.pages import dashboard, login
 from ordermill.web.pages.errors import install_page_errors
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 
 # The back office's page routers, in the order they are matched.
-ROUTERS = [login.router]
+ROUTERS = [login.router, dashboard.router]
 
 
 def install_pages(app: FastAPI) -> None:
