@@ -274,9 +274,11 @@ def test_the_two_charts_agree_on_the_revenue(database: Database) -> None:
 class Statements:
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.calls: list[tuple[str, Any]] = []
 
     def __call__(self, *args: Any) -> None:
         self.seen.append(args[2])
+        self.calls.append((args[2], args[3]))
 
 
 def test_each_chart_is_one_statement(database: Database, shop: tuple[int, int, int]) -> None:
@@ -368,3 +370,32 @@ def test_a_period_is_whole_days_in_order_and_at_most_a_year_and_a_day() -> None:
         Period(date(2026, 3, 2), date(2026, 3, 1), PARIS)
     with pytest.raises(InvalidInput):
         Period(date(2026, 1, 1), date(2027, 1, 2), PARIS)
+
+
+def test_on_sqlite_without_statistics_the_sales_are_read_from_the_sales_index(
+    database: Database, shop: tuple[int, int, int]
+) -> None:
+    if database.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL plans from its statistics (bench/dashboard.py logs its plans)")
+    customer, tea, _cake = shop
+    sell(database, customer, (tea, 1), when=at("2026-05-04T12:00:00"))
+    period = Period(date(2026, 5, 1), date(2026, 5, 31), PARIS)
+    log = Statements()
+    plans = []
+
+    with database.read() as session:
+        session.connection()
+        event.listen(database.engine, "before_cursor_execute", log)
+        try:
+            reports.sales_per_day(session, period)
+            reports.top_products(session, period)
+        finally:
+            event.remove(database.engine, "before_cursor_execute", log)
+    with database.engine.connect() as conn:
+        for statement, parameters in log.calls:
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            plans.append(" / ".join(row[3] for row in rows))
+
+    assert len(plans) == 2
+    for plan in plans:
+        assert "SEARCH orders USING COVERING INDEX ix_orders_sales" in plan, plan
