@@ -249,6 +249,26 @@ def test_a_product_shows_its_catalog_name_now_and_a_deleted_one_its_snapshot(
     ]
 
 
+def test_products_deleted_since_count_as_one_entry(database: Database) -> None:
+    customer = factories.customer(database, balance=1_000_00)
+    kept = factories.product(database, price=1_00, stock=100, name="Kept", sku="K")
+    old = [
+        factories.product(database, price=2_00, stock=100, name=f"Old {n}", sku=f"OLD-{n}")
+        for n in range(2)
+    ]
+    sell(database, customer, (kept, 3), (old[0], 2), (old[1], 2), when=at("2026-05-04T12:00:00"))
+    with database.write() as session:
+        for product in old:
+            catalog.delete_product(session, product)
+
+    period = Period(date(2026, 5, 4), date(2026, 5, 4), UTC_ZONE)
+
+    assert top(database, period) == [
+        (1, reports.GONE, "", "USD", 4, 8_00),
+        (2, "Kept", "K", "USD", 3, 3_00),
+    ]
+
+
 def test_the_two_charts_agree_on_the_revenue(database: Database) -> None:
     customer = factories.customer(database, balance=100_000_00)
     products = [factories.product(database, price=1_00 + 37 * n, stock=500) for n in range(6)]

@@ -259,24 +259,33 @@ class ProductSales:
     revenue: int  # minor units
 
 
+GONE = "Products no longer in the catalog"  # several deleted products, counted as one
+
+
 def top_products(
     session: Session, period: Period, *, limit: int = TOP_PRODUCTS
 ) -> list[ProductSales]:
     """The products sold most in ``period`` (units kept, then revenue), at most ``limit``
-    per currency, in one statement. Lines of deleted products count per SKU."""
+    per currency, in one statement.
+
+    Lines are grouped by product id alone (PostgreSQL then aggregates in a hash table
+    rather than sorting every line), so lines of products deleted since count as one
+    entry: under their snapshot's name and SKU if they were one product, as ``GONE``
+    if several.
+    """
     kept = order_lines.c.quantity - order_lines.c.quantity_returned
     units = func.sum(kept)
     gone = order_lines.c.product_id.is_(None)
-    gone_sku = case((gone, order_lines.c.sku))
     grouped = (
         select(
             order_lines.c.product_id,
-            gone_sku.label("gone_sku"),
             orders.c.currency,
             units.label("units"),
             func.sum(kept * order_lines.c.unit_price).label("revenue"),
-            # Names are carried for deleted products only: narrower rows to group.
+            # Snapshots are carried for deleted products only: narrower rows to group.
             func.max(case((gone, order_lines.c.product_name))).label("snapshot_name"),
+            func.min(case((gone, order_lines.c.sku))).label("first_sku"),
+            func.max(case((gone, order_lines.c.sku))).label("last_sku"),
         )
         .select_from(orders.join(order_lines, order_lines.c.order_id == orders.c.id))
         .where(
@@ -284,7 +293,7 @@ def top_products(
             orders.c.processed < period.end,
             _sold(session),
         )
-        .group_by(order_lines.c.product_id, gone_sku, orders.c.currency)
+        .group_by(order_lines.c.product_id, orders.c.currency)
         .having(units > 0)
         .subquery("sold")
     )
@@ -293,8 +302,7 @@ def top_products(
         order_by=(
             grouped.c.units.desc(),
             grouped.c.revenue.desc(),
-            grouped.c.product_id,
-            grouped.c.gone_sku,
+            grouped.c.product_id.nulls_last(),
         ),
     )
     ranked = select(grouped, rank.label("rank")).subquery("ranked")
@@ -302,8 +310,11 @@ def top_products(
         select(
             ranked.c.rank,
             ranked.c.product_id,
-            func.coalesce(products.c.name, ranked.c.snapshot_name),
-            func.coalesce(products.c.sku, ranked.c.gone_sku),
+            products.c.name,
+            products.c.sku,
+            ranked.c.snapshot_name,
+            ranked.c.first_sku,
+            ranked.c.last_sku,
             ranked.c.currency,
             ranked.c.units,
             ranked.c.revenue,
@@ -312,6 +323,12 @@ def top_products(
         .where(ranked.c.rank <= limit)
         .order_by(ranked.c.currency, ranked.c.rank)
     ).all()
-    return [
-        ProductSales(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), int(r[6] or 0)) for r in rows
-    ]
+    found = []
+    for rank_, product_id, name, sku, snapshot, first_sku, last_sku, currency, n, revenue in rows:
+        if product_id is None:  # deleted since the sale
+            one = first_sku == last_sku
+            name, sku = (snapshot, first_sku) if one else (GONE, "")
+        found.append(
+            ProductSales(int(rank_), product_id, name, sku, currency, int(n), int(revenue or 0))
+        )
+    return found
