@@ -703,7 +703,7 @@ def export_run(url: str, orders: int, formats: Sequence[str]) -> dict[str, tuple
 def listing_and_large_export(
     opts: Options, dbs: PgDatabases, report: Report, small: dict[str, Any]
 ) -> None:
-    """Scenario 5 and the 1,000,000-order half of 7."""
+    """Scenario 5 and the 1,000,000-order half of 7 (then 12 on the same orders, if asked)."""
     url = dbs.create("list")
     engine = engine_for(url)
     customers = 10_000
@@ -784,6 +784,10 @@ def listing_and_large_export(
                     runs="1 each",
                 )
             )
+        if "dashboard" in opts.only:
+            from dashboard import dashboard  # bench/dashboard.py, beside this file
+
+            dashboard(opts, dbs, report, url)
     finally:
         engine.dispose()
         dbs.drop(url)
@@ -905,7 +909,9 @@ def parse_args() -> Options:
     )
     parser.add_argument("--list-orders", type=int, default=1_000_000)
     parser.add_argument(
-        "--only", default="writes,bulk,list,sqlite,notify", help="scenario groups to run"
+        "--only",
+        default="writes,bulk,list,sqlite,notify,dashboard",
+        help="scenario groups to run",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
     parser.add_argument("--no-output", action="store_true", help="print only")
@@ -928,7 +934,9 @@ def parse_args() -> Options:
 
 def main() -> None:
     opts = parse_args()
-    for tool in ("wrk", "pgbench"):
+    # Scenario 12 (the dashboard) alone needs neither load generator.
+    needed = ("wrk", "pgbench") if opts.only - {"dashboard"} else ()
+    for tool in needed:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is required (apt-get install {tool} / postgresql-client)")
     started = time.monotonic()
@@ -945,12 +953,18 @@ def main() -> None:
         "ordermill seed --customers 10000 --products 10000 --orders 1000000 --batch-size 20000",
         "/usr/bin/time -v ordermill orders export --format csv|jsonl -o FILE",
         "ordermill worker --once --concurrency 8   # scenario 9; scenarios 10-11: ordermill worker",
+        "# scenario 12: ordermill.services.reports in-process (bench/dashboard.py), and"
+        " GET /admin?period=30 from ordermill serve --workers 1",
     ]
     dbs = PgDatabases(opts.postgres)
     admin = engine_for(opts.postgres)
     pg_version = "PostgreSQL " + str(scalar(admin, "SHOW server_version")).split()[0]
     admin.dispose()
-    wrk_version = run(["wrk", "-v"], check=False)[1].stdout.splitlines()[0].split(" [")[0]
+    wrk_version = (
+        run(["wrk", "-v"], check=False)[1].stdout.splitlines()[0].split(" [")[0]
+        if shutil.which("wrk")
+        else "no wrk"
+    )
     only = opts.only
     failure: BaseException | None = None
     try:
@@ -969,6 +983,10 @@ def main() -> None:
             from notify import notifications  # bench/notify.py, beside this file
 
             notifications(opts, dbs, report)
+        if "dashboard" in only and not any(r.scenario.startswith("12.") for r in report.rows):
+            from dashboard import dashboard  # bench/dashboard.py, beside this file
+
+            dashboard(opts, dbs, report)
     except (BenchError, KeyboardInterrupt) as exc:
         failure = exc
     finally:

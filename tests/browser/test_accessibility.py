@@ -22,6 +22,7 @@ DESKTOP = {"width": 1280, "height": 900}
 # Pages of the back office; {…} are filled in from the `shop` fixture.
 BACK_OFFICE = [
     "/admin/login",
+    "/admin",
     "/admin/orders",
     "/admin/orders/{paid}",
     "/admin/orders/{pending}",

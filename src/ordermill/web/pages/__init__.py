@@ -16,6 +16,7 @@ from ordermill.web.pages import (
     audit,
     customer_forms,
     customers,
+    dashboard,
     documents,
     login,
     order_actions,
@@ -35,6 +36,7 @@ STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 # A form's fixed path (/admin/customers/new) comes before the page it would look like.
 ROUTERS = [
     login.router,
+    dashboard.router,
     documents.router,
     orders.router,
     order_bulk.router,
