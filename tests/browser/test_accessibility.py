@@ -2,10 +2,15 @@
 
 One list of the back office's pages, each opened by an admin in a shop with a
 customer whose name is markup, a low-stock product, a paid order and a pending one.
+With ``ORDERMILL_SCREENSHOTS=<folder>`` the main pages are also saved there as
+screenshots (README shows the ones in docs/screenshots/):
+``ORDERMILL_SCREENSHOTS=docs/screenshots pytest tests/browser``.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +51,23 @@ BACK_OFFICE = [
 ]
 
 
+# The pages README shows, and the file each is saved as.
+SCREENSHOTS = {
+    "/admin": "admin-dashboard",
+    "/admin/orders": "admin-orders",
+    "/admin/orders/{paid}": "admin-order",
+    "/admin/orders/{paid}/invoice": "admin-invoice",
+}
+
+
+def keep_screenshot(page: Page, name: str) -> None:
+    """Save the page as ``name``.png in the ORDERMILL_SCREENSHOTS folder, when it is set."""
+    folder = os.environ.get("ORDERMILL_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
 @pytest.fixture
 def shop(database: Database) -> dict[str, str]:
     """A small shop to look at."""
@@ -53,11 +75,14 @@ def shop(database: Database) -> dict[str, str]:
         database, name="<script>alert(1)</script> with a rather long name", balance=300_00
     )
     product = factories.product(database, name="Lemon cake", stock=3)
-    paid = factories.order(database, customer, (product, 1))
+    bread = factories.product(database, name="Rye bread", price=4_20, stock=40)
+    paid = factories.order(database, customer, (product, 1), (bread, 2))
     pending = factories.order(database, customer, (product, 1))
+    others = [factories.order(database, customer, (bread, n)) for n in (1, 3, 2)]
     clerk = factories.user(database, role="staff", email="clerk@example.com")
     with database.write() as session:
         view = processing.process_order(session, paid)
+        processing.process_orders(session, others[:2])
         accounts.issue_token(
             session, accounts.get_user(session, clerk), kind=accounts.API, ttl=None, name="sync"
         )
@@ -88,6 +113,8 @@ def test_the_back_office_page_is_accessible_and_fits_a_phone(
     page.goto(path.format(**shop))
 
     assert serious_violations(page) == []
+    if path in SCREENSHOTS:
+        keep_screenshot(page, SCREENSHOTS[path])
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert serious_violations(page) == []

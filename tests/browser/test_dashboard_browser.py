@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from ordermill.db import Database
@@ -72,25 +71,3 @@ def test_a_wrong_period_is_said_next_to_the_form(staff_page: Page) -> None:
     expect(staff_page.get_by_role("alert")).to_have_text(
         "The period ends (2026-03-01) before it starts (2026-03-05)."
     )
-
-
-def test_the_dashboard_has_no_serious_accessibility_violations(
-    staff_page: Page, database: Database
-) -> None:
-    customer = factories.customer(database, balance=1_000_00)
-    factories.product(database, price=1_00, stock=1, name="Low")
-    product = factories.product(database, price=2_00, stock=50)
-    order = factories.order(database, customer, (product, 2))
-    with database.write() as session:
-        processing.process_order(session, order)
-
-    for width in (1280, 375):
-        staff_page.set_viewport_size({"width": width, "height": 900})
-        staff_page.goto("/admin?period=7")
-        results = Axe().run(staff_page)
-        serious = [
-            (v["id"], v["impact"], [n["target"] for n in v["nodes"]])
-            for v in results.response["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
-        assert serious == [], (width, serious)
