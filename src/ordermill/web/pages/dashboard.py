@@ -7,9 +7,10 @@ as a sale is written there and said on the page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -75,36 +76,32 @@ def currency_report(
     def orders_words(n: int) -> str:
         return f"{n} order" if n == 1 else f"{n} orders"
 
-    orders_chart = charts.column_chart(
-        f"orders-{currency}",
-        "Orders per day",
-        f"Orders per day ({currency}), {span}: {orders_words(sales.orders)} in all",
-        [
+    def per_day(
+        key: str,
+        title: str,
+        value: Callable[[Any], int],
+        words: Callable[[int], str],
+        axis: Callable[[int], str],
+    ) -> charts.ColumnChart:
+        """One column a day: ``value`` of the day, said with ``words``, the axis in ``axis``."""
+        points = [
             charts.Point(
                 d.day.isoformat(),
                 short_day(d.day),
-                f"{long_day(d.day)}: {orders_words(d.orders)}",
-                d.orders,
+                f"{long_day(d.day)}: {words(value(d))}",
+                value(d),
             )
             for d in sales.days
-        ],
-        str,
-    )
-    revenue_chart = charts.column_chart(
-        f"revenue-{currency}",
-        "Revenue per day",
-        f"Revenue per day ({currency}), {span}: {money(sales.revenue, currency)} in all",
-        [
-            charts.Point(
-                d.day.isoformat(),
-                short_day(d.day),
-                f"{long_day(d.day)}: {money(d.revenue, currency)}",
-                d.revenue,
-            )
-            for d in sales.days
-        ],
-        lambda minor: money(minor, currency),
-    )
+        ]
+        total = words(sum(value(d) for d in sales.days))
+        label = f"{title} ({currency}), {span}: {total} in all"
+        return charts.column_chart(f"{key}-{currency}", title, label, points, axis)
+
+    def in_money(minor: int) -> str:
+        return money(minor, currency)
+
+    orders_chart = per_day("orders", "Orders per day", lambda d: d.orders, orders_words, str)
+    revenue_chart = per_day("revenue", "Revenue per day", lambda d: d.revenue, in_money, in_money)
     top_chart = charts.bar_chart(
         f"top-{currency}",
         "Units sold and revenue",
