@@ -95,8 +95,7 @@ B_ONLY = outcomes(401, 404, ALLOWED, 403, 403)
 STAFF_OR_OWNER = outcomes(401, 404, ALLOWED, ALLOWED, ALLOWED)
 
 EXPECTED: dict[RouteKey, dict[str, Outcome]] = {
-    # health, docs redirect, sign-up and login: anyone
-    ("GET", "/"): EVERYONE,
+    # health, sign-up and login: anyone
     ("GET", "/health"): EVERYONE,
     ("POST", "/api/auth/signup"): EVERYONE,
     ("POST", "/api/auth/token"): EVERYONE,

@@ -167,13 +167,6 @@ def test_docs_serve_swagger_ui_pointing_at_the_spec(client: TestClient) -> None:
     assert "/openapi.json" in response.text
 
 
-def test_the_root_redirects_to_the_docs(client: TestClient) -> None:
-    response = client.get("/", follow_redirects=False)
-
-    assert response.status_code in {302, 307}
-    assert response.headers["location"] == "/docs"
-
-
 def test_openapi_documents_422_only_where_a_reused_idempotency_key_can_cause_it(
     client: TestClient,
 ) -> None:

@@ -53,3 +53,10 @@ def text_of(page: str) -> str:
     """The page's text without tags, whitespace collapsed (for "the page says" checks)."""
     without_tags = re.sub(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", " ", page, flags=re.S)
     return " ".join(html.unescape(without_tags).split())
+
+
+def shop_log_in(
+    client: TestClient, email: str, password: str = factories.PASSWORD
+) -> httpx.Response:
+    """Log in through the storefront's login form; returns the answer to the POST."""
+    return submit(client, "/login", "/login", {"email": email, "password": password})

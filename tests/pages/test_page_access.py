@@ -1,4 +1,4 @@
-"""Who may open each page and post each form, generated from the app's page routes.
+"""Who may open each back-office page and post each form, generated from the app's routes.
 
 Like the API's authorization matrix, the expectations come from the route table:
 every page route declares one permission (``page_requires``) and every POST route
@@ -25,8 +25,7 @@ from ordermill.models import Base
 from ordermill.services import accounts
 from ordermill.services import processing as processing_service
 from ordermill.web.app import create_app
-from ordermill.web.pages.errors import is_page_path
-from ordermill.web.pages.sessions import route_checks_csrf
+from ordermill.web.pages.sessions import route_checks_csrf, route_is_public
 from tests import factories
 from tests.pages.forms import csrf_of
 
@@ -40,6 +39,7 @@ class PageRoute:
     path: str
     permission: Permission | None
     checks_csrf: bool
+    public: bool = False
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -57,11 +57,12 @@ def _permissions(dependant: Any) -> list[Permission]:
     return found
 
 
-def page_routes(app: FastAPI) -> list[PageRoute]:
+def page_routes(app: FastAPI, prefix: str = "/admin") -> list[PageRoute]:
+    """The page routes under ``prefix`` (the back office's by default)."""
     routes = []
     for context in iter_route_contexts(app.routes):
         path = str(context.path)
-        if not isinstance(context.original_route, APIRoute) or not is_page_path(path):
+        if not isinstance(context.original_route, APIRoute) or not path.startswith(prefix):
             continue
         permissions = _permissions(context.dependant)
         assert len(permissions) <= 1, (path, permissions)
@@ -72,6 +73,7 @@ def page_routes(app: FastAPI) -> list[PageRoute]:
                     path,
                     permissions[0] if permissions else None,
                     route_checks_csrf(context.dependant),
+                    route_is_public(context.dependant),
                 )
             )
     return routes

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Response
-from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -139,9 +138,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         healthy = all(state == "ok" for state in checks.values())
         body = Health(status="ok" if healthy else "degraded", checks=checks)
         return json_response(body, status_code=200 if healthy else 503)
-
-    @app.get("/", include_in_schema=False)
-    def root(_caller: Annotated[Principal, requires(Permission.PUBLIC)]) -> Response:
-        return RedirectResponse("/docs")
 
     return app

@@ -1,4 +1,4 @@
-"""Server-rendered pages: the staff back office under ``/admin``.
+"""Server-rendered pages: the staff back office under ``/admin`` and the storefront (``shop``).
 
 Pages call the same service functions as the API, inside the same transactions;
 a rule a service checks holds on a page too. Every action is a plain form with
@@ -24,6 +24,7 @@ from ordermill.web.pages import (
     order_shipping,
     orders,
     products,
+    shop,
     user_tokens,
     users,
     workflow,
@@ -56,5 +57,5 @@ def install_pages(app: FastAPI) -> None:
     """Add the pages, their assets (``/static``) and their error pages to ``app``."""
     install_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC, follow_symlink=False), name="static")
-    for router in ROUTERS:
+    for router in [*ROUTERS, *shop.ROUTERS]:
         app.include_router(router)

@@ -14,10 +14,31 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ordermill.web.pages.render import render
-from ordermill.web.pages.sessions import STAFF, CsrfRefused, LoginRequired, principal_of
+from ordermill.web.pages.sessions import (
+    Audience,
+    CsrfRefused,
+    LoginRequired,
+    audience_of,
+    principal_of,
+)
 
-# Paths answered with pages (and their errors with error pages).
+# Paths answered with pages (and their errors with error pages): the back office,
+# the assets, and the storefront. ``/`` is the catalogue; ``/api``, ``/docs`` and
+# ``/health`` stay the API's.
 PAGE_PREFIXES = ("/admin", "/static")
+SHOP_PREFIXES = (
+    "/",
+    "/products",
+    "/cart",
+    "/checkout",
+    "/orders",
+    "/account",
+    "/login",
+    "/logout",
+    "/signup",
+    "/forgot-password",
+    "/reset-password",
+)
 
 # No inline script or style, nothing from another site, never inside a frame.
 CONTENT_SECURITY_POLICY = (
@@ -33,8 +54,19 @@ PAGE_HEADERS = {
 }
 
 
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    """``path`` is one of ``prefixes`` or below one (``/`` itself only, not below it)."""
+    return any(
+        path == prefix or (prefix != "/" and path.startswith(prefix + "/")) for prefix in prefixes
+    )
+
+
+def is_shop_path(path: str) -> bool:
+    return _under(path, SHOP_PREFIXES)
+
+
 def is_page_path(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in PAGE_PREFIXES)
+    return _under(path, PAGE_PREFIXES) or is_shop_path(path)
 
 
 def wants_page(request: Request) -> bool:
@@ -51,8 +83,7 @@ def error_page(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """The error as a page in the site's layout (never a traceback)."""
-    if request.url.path.startswith("/admin"):
-        _visitor(request)
+    _visitor(request, audience_of(request.url.path))
     return render(
         request,
         "error.html",
@@ -65,12 +96,12 @@ def error_page(
     )
 
 
-def _visitor(request: Request) -> None:
+def _visitor(request: Request, audience: Audience) -> None:
     """Who is signed in, for the page's menu; nobody when even that fails (an outage)."""
     try:
-        principal_of(request, request.app.state.database, STAFF)
+        principal_of(request, request.app.state.database, audience)
     except Exception:  # the error page itself must not fail
-        request.state.audience = STAFF
+        request.state.audience = audience
 
 
 class SecurityHeaders:

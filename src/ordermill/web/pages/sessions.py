@@ -57,6 +57,20 @@ STAFF = Audience(
     wrong_account="This is not a staff account.",
 )
 
+CUSTOMER = Audience(
+    name="customer",
+    cookie="ordermill_session",
+    login_path="/login",
+    home_path="/account/orders",
+    roles=frozenset({Role.CUSTOMER}),
+    wrong_account="This is a staff account: staff log in to the back office at /admin/login.",
+)
+
+
+def audience_of(path: str) -> Audience:
+    """Whose pages these are: the back office's (``/admin``) or the storefront's."""
+    return STAFF if path == "/admin" or path.startswith("/admin/") else CUSTOMER
+
 
 class LoginRequired(Exception):
     """A page needs a signed-in visitor: answered with a redirect to the login page."""
@@ -121,6 +135,20 @@ def page_requires(permission: Permission, audience: Audience = STAFF) -> Any:
     return Depends(check)
 
 
+def page_visitor(audience: Audience) -> Any:
+    """A dependency for a page anyone may open: the visitor of ``audience``, or anonymous.
+
+    Marked ``public`` so the page tests know it was left open on purpose.
+    """
+
+    def visitor(request: Request, database: DatabaseDep) -> Principal:
+        return principal_of(request, database, audience)
+
+    visitor.public = True  # type: ignore[attr-defined]
+    visitor.audience = audience  # type: ignore[attr-defined]
+    return Depends(visitor)
+
+
 # ------------------------------------------------------------------ CSRF
 
 
@@ -135,7 +163,7 @@ def csrf_secret(request: Request) -> str:
 
 def csrf_token(request: Request) -> str:
     """The token forms on this page carry: bound to the browser and its current session."""
-    audience: Audience = getattr(request.state, "audience", STAFF)
+    audience = audience_of(request.url.path)
     binding = session_token(request, audience) or ""
     key = csrf_secret(request).encode()
     return hmac.new(key, f"{audience.name}:{binding}".encode(), hashlib.sha256).hexdigest()
@@ -168,15 +196,24 @@ _check_csrf.csrf = True  # type: ignore[attr-defined]
 CsrfChecked = Depends(_check_csrf)
 
 
-def route_checks_csrf(dependant: Dependant) -> bool:
-    """Whether a route's dependencies include the CSRF check (the page tests read it)."""
+def _marked(dependant: Dependant, mark: str) -> bool:
     pending = list(dependant.dependencies)
     while pending:
         dependency = pending.pop()
-        if getattr(dependency.call, "csrf", False):
+        if getattr(dependency.call, mark, False):
             return True
         pending.extend(dependency.dependencies)
     return False
+
+
+def route_checks_csrf(dependant: Dependant) -> bool:
+    """Whether a route's dependencies include the CSRF check (the page tests read it)."""
+    return _marked(dependant, "csrf")
+
+
+def route_is_public(dependant: Dependant) -> bool:
+    """Whether a route was opened to everyone on purpose (``page_visitor``)."""
+    return _marked(dependant, "public")
 
 
 # ------------------------------------------------------------------ cookies
