@@ -299,3 +299,4 @@ def test_serve_migrates_the_database_before_serving(
     assert served["port"] == 8123
     assert served["forwarded_allow_ips"] == "10.0.0.5"
     assert "back office: http://127.0.0.1:8123/admin" in result.output
+    assert "storefront:  http://127.0.0.1:8123/ " in result.output

@@ -21,8 +21,8 @@ def serve(
         int | None, typer.Option(min=1, max=64, help="Worker processes [ORDERMILL_WORKERS]")
     ] = None,
 ) -> None:
-    """Migrate the database, then serve the API (Swagger UI at /docs) and the back office
-    (/admin)."""
+    """Migrate the database, then serve the storefront (/), the back office (/admin) and
+    the API (Swagger UI at /docs)."""
     import uvicorn
 
     config = settings()
@@ -33,6 +33,7 @@ def serve(
     base = f"http://{bind_host}:{bind_port}"
     console.print(
         f"ordermill {__version__} on {base}\n"
+        f"  storefront:  {base}/  (customers sign up, shop and follow their orders)\n"
         f"  back office: {base}/admin  (staff and admins log in there)\n"
         f"  API docs:    {base}/docs",
         highlight=False,
