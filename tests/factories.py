@@ -83,6 +83,7 @@ def product(database: Database, *, price: int = 10_00, stock: int = 10, **fields
             price=price,
             stock=stock,
             active=fields.get("active", True),
+            description=fields.get("description"),
         )
         return row.id
 

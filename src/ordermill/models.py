@@ -124,6 +124,8 @@ class Product(Base):
     # Staff hear of the product when its stock falls to this or below (none: the
     # store's ORDERMILL_LOW_STOCK_DEFAULT).
     low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
+    # Plain text for the storefront's product page (line breaks kept); none: no description.
+    description: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -429,6 +429,28 @@ def test_quantities_declare_their_bounds(client: TestClient) -> None:
     assert schemas["OrderCreate"]["properties"]["items"]["maxItems"] == 500
 
 
+def test_a_products_description_is_documented_as_optional_plain_text_of_5000_characters(
+    client: TestClient,
+) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+
+    sent = [
+        next(b for b in schemas[name]["properties"]["description"]["anyOf"] if b["type"] != "null")
+        for name in ("ProductCreate", "ProductUpdate")
+    ]
+    shown = schemas["ProductPublic"]
+
+    for string in sent:
+        assert (string["type"], string["maxLength"], string["pattern"]) == (
+            "string",
+            5_000,
+            PLAIN_TEXT,
+        )
+    assert "description" not in schemas["ProductCreate"].get("required", [])
+    assert "description" in shown["required"]  # always there, null when there is none
+    assert {b["type"] for b in shown["properties"]["description"]["anyOf"]} == {"string", "null"}
+
+
 def test_the_order_number_declares_its_pattern(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     (number,) = spec["paths"]["/api/orders/by-number/{number}"]["get"]["parameters"]

@@ -68,6 +68,65 @@ def test_a_product_may_have_its_own_low_stock_threshold_or_the_stores(
     assert "low_stock_threshold" in error_fields(problem)
 
 
+def test_a_product_may_have_a_description_kept_with_its_line_breaks(client: TestClient) -> None:
+    text = "Hand-thrown stoneware.\nDishwasher safe.\n\n<b>350 ml</b>"
+
+    created = client.post(
+        "/api/products",
+        json={"name": "Mug", "sku": "MUG-D", "price": "8", "description": text},
+    )
+
+    assert created.status_code == 201, created.text
+    assert created.json()["description"] == text
+    assert get_json(client, f"/api/products/{created.json()['id']}")["description"] == text
+    bare = client.post("/api/products", json={"name": "Cup", "sku": "CUP", "price": 2}).json()
+    assert bare["description"] is None
+
+
+def test_patching_the_description_changes_it_and_null_or_empty_removes_it(
+    client: TestClient,
+) -> None:
+    product = api_product(client, description="First words")
+    path = f"/api/products/{product['id']}"
+
+    untouched = client.patch(path, json={"price": "11.00"}).json()
+    changed = client.patch(path, json={"description": "Windows\r\nline breaks"}).json()
+    cleared = client.patch(path, json={"description": None}).json()
+    client.patch(path, json={"description": "again"})
+    emptied = client.patch(path, json={"description": "   "}).json()
+
+    assert untouched["description"] == "First words"
+    assert changed["description"] == "Windows\nline breaks"
+    assert cleared["description"] is None
+    assert emptied["description"] is None
+    assert get_json(client, path)["description"] is None
+
+
+def test_a_description_longer_than_5000_characters_is_a_400_and_changes_nothing(
+    client: TestClient,
+) -> None:
+    product = api_product(client, description="Short")
+    path = f"/api/products/{product['id']}"
+    crlf = "x" * 4_998 + "\r\n" + "y"  # 5,001 characters sent, one line break: 5,000 kept
+
+    too_long = client.post(
+        "/api/products",
+        json={"name": "Long", "sku": "LONG", "price": 1, "description": "x" * 5_001},
+    )
+    patched = client.patch(path, json={"description": "x" * 5_001})
+    control = client.patch(path, json={"description": "a\u0000b"})
+    unchanged = get_json(client, path)["description"]
+    fits = client.patch(path, json={"description": crlf})
+
+    assert "description" in error_fields(assert_problem(too_long, 400, "validation_error"))
+    assert "description" in error_fields(assert_problem(patched, 400, "validation_error"))
+    assert "description" in error_fields(assert_problem(control, 400, "validation_error"))
+    assert unchanged == "Short"
+    assert fits.status_code == 200, fits.text
+    assert fits.json()["description"] == "x" * 4_998 + "\ny"
+    assert all(p["sku"] != "LONG" for p in get_json(client, "/api/products"))
+
+
 def test_a_sku_already_in_the_catalog_is_a_409(client: TestClient) -> None:
     api_product(client, sku="DUP-1")
 

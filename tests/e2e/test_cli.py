@@ -15,7 +15,7 @@ from ordermill.cli import app
 from ordermill.config import get_settings
 from ordermill.db import Database
 from ordermill.migrate import alembic_config
-from ordermill.services import order_views
+from ordermill.services import catalog, order_views
 from ordermill.services import orders as order_service
 from tests import factories
 
@@ -42,6 +42,22 @@ def test_seed_adds_customers_products_and_pending_orders(
     assert numbers[0] == f"{year}-00001"
     assert len(set(numbers)) == 30
     assert all(view.lines for view in page.items)
+
+
+def test_seeded_products_include_some_with_a_description_for_the_storefront(
+    cli: CliRunner, database: Database
+) -> None:
+    result = cli.invoke(
+        app,
+        ["seed", "--customers", "0", "--products", "60", "--orders", "0", "--random-seed", "2026"],
+    )
+
+    assert result.exit_code == 0, result.output
+    with database.read() as session:
+        seeded = catalog.list_products(session, limit=100).items
+        described = [p.description for p in seeded if p.description]
+    assert 0 < len(described) < len(seeded)
+    assert any("\n" in text for text in described)
 
 
 def test_seed_if_empty_leaves_a_store_with_data_alone(cli: CliRunner, database: Database) -> None:

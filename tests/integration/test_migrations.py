@@ -7,15 +7,21 @@ is set.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
+from ordermill.config import Settings
+from ordermill.db import Database
 from ordermill.migrate import alembic_config, downgrade, upgrade
 from ordermill.models import Base, built_on
+from ordermill.services import carts, catalog
+from ordermill.services.products import ProductChanges
+from tests import factories
 
 MODEL_TABLES = set(Base.metadata.tables)
 
@@ -96,3 +102,64 @@ def test_downgrade_to_base_removes_the_schema_and_upgrade_rebuilds_it(
     assert tables == MODEL_TABLES | {"alembic_version"}
     assert revision == head_revision(empty_database_url)
     assert schema_differences(empty_database_url) == []
+
+
+def product_columns(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {column["name"] for column in inspect(conn).get_columns("products")}
+    finally:
+        engine.dispose()
+
+
+def run(url: str, sql: str, **params: Any) -> list[Any]:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(sql), params)
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def test_0008_gives_the_products_already_there_no_description_and_its_downgrade_keeps_them(
+    empty_database_url: str,
+) -> None:
+    # Given a store at 0007 with a product
+    upgrade(empty_database_url, "0007")
+    run(
+        empty_database_url,
+        "INSERT INTO products (name, sku, price, stock, stock_received, active, created, updated)"
+        " VALUES ('Mug', 'MUG-1', 850, 3, 3, :yes, :now, :now)",
+        yes=True,
+        now=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert "description" not in product_columns(empty_database_url)
+
+    # When it is upgraded to 0008, the product has no description and may be given one
+    upgrade(empty_database_url, "0008")
+    before = run(empty_database_url, "SELECT id, description FROM products")
+    (product_id, description), *_ = before
+    database = Database(empty_database_url, Settings(database_url=empty_database_url))
+    try:
+        buyer = factories.customer(database)
+        with database.write() as session:
+            carts.set_cart_item(session, buyer, product_id, 2)
+            found = catalog.get_product(session, product_id)
+            catalog.update_product(session, found, ProductChanges(description="Two\nlines"))
+    finally:
+        database.dispose()
+
+    assert len(before) == 1
+    assert description is None
+    assert run(empty_database_url, "SELECT description FROM products")[0][0] == "Two\nlines"
+
+    # And downgrading to 0007 drops the column and keeps the product and the carts holding it
+    downgrade(empty_database_url, "0007")
+
+    assert "description" not in product_columns(empty_database_url)
+    rows = run(empty_database_url, "SELECT sku, price, stock FROM products")
+    assert [tuple(row) for row in rows] == [("MUG-1", 850, 3)]
+    held = run(empty_database_url, "SELECT product_id, quantity FROM cart_items")
+    assert [tuple(row) for row in held] == [(product_id, 2)]

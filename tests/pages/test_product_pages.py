@@ -378,6 +378,92 @@ def test_a_wrong_edit_shows_the_form_again_and_changes_nothing(
     assert product_row(database, pen) == before
 
 
+# ---------------------------------------------------------------- descriptions
+
+
+def textarea_value(page: str, name: str) -> str:
+    found = re.search(rf'<textarea id="{name}" name="{name}"[^>]*>(.*?)</textarea>', page, re.S)
+    assert found, f"no textarea {name} on the page"
+    return html.unescape(found.group(1))
+
+
+def description_of(database: Database, product_id: int) -> str | None:
+    with database.read() as session:
+        return catalog.get_product(session, product_id).description
+
+
+def test_staff_give_a_new_product_a_description_shown_as_text_with_its_line_breaks(
+    staff: TestClient, database: Database
+) -> None:
+    form = staff.get("/admin/products/new").text
+    assert textarea_value(form, "description") == ""
+    assert 'for="description"' in form
+
+    response = submit(
+        staff,
+        "/admin/products/new",
+        "/admin/products/new",
+        {
+            "name": "Mug",
+            "sku": "MUG-1",
+            "price": "8.00",
+            "active": "1",
+            "description": f"Stoneware.\r\n{XSS}\r\nDishwasher safe.",
+        },
+    )
+
+    product_id = int(response.headers["location"].rsplit("/", 1)[1])
+    page = follow(staff, response).text
+    assert description_of(database, product_id) == f"Stoneware.\n{XSS}\nDishwasher safe."
+    assert XSS not in page
+    assert '<dd class="pre-line">Stoneware.\n&lt;script&gt;alert(1)&lt;/script&gt;\n' in page
+
+
+def test_the_edit_form_shows_the_description_and_saves_or_empties_it(
+    staff: TestClient, database: Database
+) -> None:
+    pen = factories.product(database, name="Pen", sku="PEN-1", description="Blue ink.\nRefillable.")
+    data = {"name": "Pen", "sku": "PEN-1", "price": "10.00", "active": "1"}
+    form = staff.get(f"/admin/products/{pen}/edit").text
+    assert textarea_value(form, "description") == "Blue ink.\nRefillable."
+
+    submit(
+        staff,
+        f"/admin/products/{pen}/edit",
+        f"/admin/products/{pen}/edit",
+        {**data, "description": "Black ink."},
+    )
+    changed = description_of(database, pen)
+    submit(
+        staff,
+        f"/admin/products/{pen}/edit",
+        f"/admin/products/{pen}/edit",
+        {**data, "description": "  "},
+    )
+
+    assert changed == "Black ink."
+    assert description_of(database, pen) is None
+    assert "Description None" in text_of(staff.get(f"/admin/products/{pen}").text)
+
+
+@pytest.mark.parametrize("action", ["new", "edit"])
+def test_a_description_over_5000_characters_shows_the_form_again_and_changes_nothing(
+    staff: TestClient, database: Database, action: str
+) -> None:
+    pen = factories.product(database, name="Pen", sku="PEN-1", description="Kept")
+    path = "/admin/products/new" if action == "new" else f"/admin/products/{pen}/edit"
+    typed = "word " * 1_001  # 5,004 characters once the last space is trimmed
+    data = {"name": "Pen", "sku": "PEN-2", "price": "1.00", "active": "1", "description": typed}
+
+    response = submit(staff, path, path, data)
+
+    assert response.status_code == 400
+    assert error_next_to(response.text, "description") == "Use at most 5000 characters."
+    assert textarea_value(response.text, "description") == typed
+    assert description_of(database, pen) == "Kept"
+    assert product_count(database) == 1
+
+
 # ---------------------------------------------------------------- archiving
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import and_, case, delete, select
 from sqlalchemy.orm import Session
 
 from ordermill import plugins
@@ -118,6 +118,98 @@ def set_cart_item(session: Session, customer_id: int, product_id: int, quantity:
         )
     )
     return get_cart(session, customer_id)
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    """One product's line after a change: what the cart holds, what was asked, the stock."""
+
+    product_id: int
+    name: str
+    quantity: int  # in the cart now (0: not in it)
+    before: int  # in the cart before the change
+    wanted: int  # what the customer asked the cart to hold
+    stock: int
+
+    @property
+    def added(self) -> int:
+        return self.quantity - self.before
+
+    @property
+    def capped(self) -> bool:
+        """The stock held the cart to less than was asked."""
+        return self.quantity < self.wanted
+
+
+def add_to_cart(session: Session, customer_id: int, product_id: int, quantity: int) -> CartLine:
+    """Add ``quantity`` of a product to what the cart holds, as far as the stock goes.
+
+    One upsert adds to the quantity stored (``quantity = quantity + n``, capped at
+    the stock), so two additions at once both count and neither passes the stock.
+    A product out of stock or no longer sold is refused (409) and the cart unchanged.
+    """
+    return _put_within_stock(session, customer_id, product_id, quantity, add=True)
+
+
+def set_cart_item_within_stock(
+    session: Session, customer_id: int, product_id: int, quantity: int
+) -> CartLine:
+    """Make the cart hold ``quantity`` of a product, or all of the stock if it is less
+    (0 takes it out). Refused like ``add_to_cart``."""
+    return _put_within_stock(session, customer_id, product_id, quantity, add=False)
+
+
+def _put_within_stock(
+    session: Session, customer_id: int, product_id: int, quantity: int, *, add: bool
+) -> CartLine:
+    least = 1 if add else 0
+    if quantity < least or quantity > MAX_QUANTITY:
+        raise InvalidInput(f"quantity must be between {least} and {MAX_QUANTITY}", field="quantity")
+    ensure_customer_exists(session, customer_id)
+    product = session.execute(
+        select(products.c.name, products.c.active, products.c.stock).where(
+            products.c.id == product_id
+        )
+    ).one_or_none()
+    if product is None:
+        raise product_not_found(product_id)
+    mine = cart_items.c.cart_id.in_(select(carts.c.id).where(carts.c.customer_id == customer_id))
+    held = and_(mine, cart_items.c.product_id == product_id)
+    before = session.execute(select(cart_items.c.quantity).where(held)).scalar_one_or_none() or 0
+    wanted = min(before + quantity, MAX_QUANTITY) if add else quantity
+    if wanted == 0:
+        session.execute(delete(cart_items).where(held))
+        return CartLine(product_id, product.name, 0, before, 0, product.stock)
+    if not product.active:
+        raise Conflict(
+            f"{product.name} is no longer sold.", code=Code.PRODUCT_INACTIVE, product_id=product_id
+        )
+    if product.stock <= 0:
+        raise Conflict(
+            f"{product.name} is out of stock.",
+            code=Code.INSUFFICIENT_STOCK,
+            product_id=product_id,
+            available=0,
+        )
+    cap = min(product.stock, MAX_QUANTITY)
+    summed = cart_items.c.quantity + quantity
+    new_quantity = case((summed > cap, cap), else_=summed) if add else min(quantity, cap)
+    stored = session.execute(
+        upsert(session, cart_items)
+        .values(
+            cart_id=_cart_id(session, customer_id),
+            product_id=product_id,
+            quantity=min(quantity, cap),
+            extra={},
+            added=utcnow(),
+        )
+        .on_conflict_do_update(
+            index_elements=[cart_items.c.cart_id, cart_items.c.product_id],
+            set_={"quantity": new_quantity},
+        )
+        .returning(cart_items.c.quantity)
+    ).scalar_one()
+    return CartLine(product_id, product.name, stored, before, wanted, product.stock)
 
 
 def remove_cart_item(session: Session, customer_id: int, product_id: int) -> CartView:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy.orm import Session
+
 from ordermill.errors import Code, InvalidInput
 
 T = TypeVar("T")
@@ -57,6 +59,15 @@ def decode_id_cursor(cursor: str) -> int:
     """The last id of the previous page."""
     (last_id,) = decode_cursor(cursor, 1)
     return _checked_id(last_id)
+
+
+def page_by_id(session: Session, stmt: Any, model: Any, limit: int, cursor: str | None) -> Any:
+    """One page of ``stmt``'s ``model`` rows by id, after the cursor's id (a ``Page``)."""
+    if cursor is not None:
+        stmt = stmt.where(model.id > decode_id_cursor(cursor))
+    rows = list(session.scalars(stmt.order_by(model.id).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page(rows[:limit], next_cursor)
 
 
 def decode_time_id_cursor(cursor: str) -> tuple[datetime, int]:

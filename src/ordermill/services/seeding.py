@@ -36,6 +36,19 @@ _GOODS = (
     "Hot Sauce", "Granola", "Candle", "Soap Bar", "Notebook", "Ceramic Mug", "Tote Bag",
     "Jam", "Pasta", "Wool Socks", "Hand Cream", "Sea Salt", "Maple Syrup", "Spice Rub",
 )  # fmt: skip
+# What the storefront says of some goods (the others have no description).
+_DESCRIPTIONS = {
+    "Sourdough Loaf": "Baked the morning it ships, with a crackling crust.\n"
+    "Keeps three days in a paper bag; slice and freeze the rest.",
+    "Olive Oil": "Cold-pressed from a single harvest.\nBest within a year of opening.",
+    "Coffee Beans": "Whole beans, roasted every week.\n"
+    "Grind just before brewing: 15 g for a 250 ml cup.",
+    "Honey Jar": "Raw and unfiltered; it crystallises in the cold.\n"
+    "Warm the jar in water to make it runny again.",
+    "Candle": "Soy wax and a cotton wick, about 40 hours of burning.\n"
+    "Trim the wick to 5 mm before each use.",
+    "Wool Socks": "Merino wool with a reinforced heel and toe.\nWash cold, dry flat.",
+}
 _LINE_COUNTS = (1, 1, 2, 2, 3, 4)
 _QUANTITIES = (1, 1, 1, 2, 2, 3, 5)
 _STOCK_LEVELS = (0, 3, 10, 25, 50, 100, 250, 500)
@@ -43,6 +56,7 @@ _STOCK_LEVELS = (0, 3, 10, 25, 50, 100, 250, 500)
 _CUSTOMER_COLUMNS = ("id", "name", "email", "balance", "created", "updated")
 _PRODUCT_COLUMNS = (
     "id", "name", "sku", "price", "stock", "active", "created", "updated", "stock_received",
+    "description",
 )  # fmt: skip
 _ORDER_COLUMNS = (
     "id", "number", "customer_id", "status", "created", "currency",
@@ -202,10 +216,11 @@ def add_products(session: Session, count: int, *, seed: int | None = None) -> in
     rows = []
     for n in _reserve_ids(session, products, count):
         stock = rng.choice(_STOCK_LEVELS)
+        adjective, goods = rng.choice(_ADJECTIVES), rng.choice(_GOODS)
         rows.append(
             (
                 n,
-                f"{rng.choice(_ADJECTIVES)} {rng.choice(_GOODS)}",
+                f"{adjective} {goods}",
                 f"SKU-{n:07d}",
                 rng.randrange(1_00, 150_00, 5),
                 stock,
@@ -213,6 +228,7 @@ def add_products(session: Session, count: int, *, seed: int | None = None) -> in
                 now - timedelta(days=rng.uniform(30, 400)),
                 now,
                 stock,  # received: what a new product starts with was put on the shelf
+                _DESCRIPTIONS.get(goods),
             )
         )
     _write_rows(session, products, _PRODUCT_COLUMNS, rows)

@@ -6,9 +6,11 @@ from typing import cast
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ordermill import models
+from ordermill.errors import Code, Conflict
 
 customers = cast(Table, models.Customer.__table__)
 products = cast(Table, models.Product.__table__)
@@ -36,3 +38,11 @@ def upsert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def flush_unique(session: Session, code: Code, message: str) -> None:
+    """Flush, turning a unique-constraint race into the same 409 the pre-check gives."""
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(message, code=code) from None

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -34,6 +35,7 @@ from ordermill.domain.phones import (
 )
 from ordermill.domain.workflow import Action, PaymentFlow
 from ordermill.errors import Code, InvalidInput
+from ordermill.services.products import MAX_DESCRIPTION_LENGTH
 
 Money = Annotated[
     int,
@@ -198,6 +200,21 @@ Threshold = Annotated[
 ]
 
 
+def _one_kind_of_line_break(value: Any) -> Any:
+    """A form's ``\\r\\n`` is one line break, as stored: the length counts it once."""
+    return value.replace("\r\n", "\n") if isinstance(value, str) else value
+
+
+Description = Annotated[
+    str,
+    Field(
+        max_length=MAX_DESCRIPTION_LENGTH,
+        description="Plain text for customers; line breaks are kept (\\r\\n counts as one)",
+    ),
+    BeforeValidator(_one_kind_of_line_break),  # after Field: the limit stays a string's
+]
+
+
 class ProductCreate(RequestModel):
     name: Name
     sku: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
@@ -205,6 +222,7 @@ class ProductCreate(RequestModel):
     stock: Annotated[int, Field(ge=0, le=2_000_000_000, strict=True)] = 0
     active: bool = True
     low_stock_threshold: Threshold | None = None
+    description: Description | None = None
 
     @field_validator("price", mode="before")
     @classmethod
@@ -223,6 +241,9 @@ class ProductUpdate(RequestModel):
     active: bool | None = None
     low_stock_threshold: Threshold | None = Field(
         default=None, description="null: the store's default threshold again"
+    )
+    description: Description | None = Field(
+        default=None, description="Plain text for customers; null or empty: no description"
     )
 
     @field_validator("price", mode="before")
@@ -267,6 +288,9 @@ class ProductPublic(BaseModel):
     low_stock_threshold: int | None = Field(
         description="Staff hear of the product when its stock falls to this or below"
         " (null: the store's default, ORDERMILL_LOW_STOCK_DEFAULT)"
+    )
+    description: str | None = Field(
+        description="Plain text for customers, line breaks as \\n (null: none)"
     )
     created: datetime
 

@@ -53,7 +53,8 @@ def list_products(
 def create_product(
     body: ProductCreate, request: Request, database: DatabaseDep, editor: Editor
 ) -> Response:
-    """Add a product (SKU unique, price a decimal string or number with at most 2 decimals)."""
+    """Add a product (SKU unique, price a decimal string or number with at most 2 decimals,
+    an optional plain-text description for customers)."""
     with database.write() as session:
         product = catalog.create_product(
             session,
@@ -63,6 +64,7 @@ def create_product(
             stock=body.stock,
             active=body.active,
             low_stock_threshold=body.low_stock_threshold,
+            description=body.description,
             actor=actor_of(editor),
         )
         public = ProductPublic.model_validate(product)
@@ -89,7 +91,8 @@ def update_product(
     database: DatabaseDep,
     editor: Editor,
 ) -> Response:
-    """Change a product (archive it with `"active": false`); existing orders keep their snapshot."""
+    """Change a product (archive it with `"active": false`, drop its description with
+    `"description": null`); existing orders keep their snapshot."""
     with database.write() as session:
         product = catalog.get_product(session, product_id, for_update=True)
         check_if_match(request, ProductPublic.model_validate(product))
@@ -103,6 +106,8 @@ def update_product(
             default_threshold=(
                 "low_stock_threshold" in body.model_fields_set and body.low_stock_threshold is None
             ),
+            description=body.description,
+            clear_description="description" in body.model_fields_set and body.description is None,
         )
         updated = catalog.update_product(session, product, changes, actor=actor_of(editor))
         public = ProductPublic.model_validate(updated)

@@ -2,7 +2,8 @@
 
 The form is checked by the API's schemas (``ProductCreate``, ``ProductUpdate``):
 the price is a decimal string such as ``12.50``, the SKU letters, digits, dots,
-dashes and underscores. A wrong field or a SKU in use shows the form again (400)
+dashes and underscores, the description plain text that customers see (an empty
+one is none). A wrong field or a SKU in use shows the form again (400)
 with what was typed and a message next to the field; nothing is written.
 """
 
@@ -18,6 +19,7 @@ from ordermill.domain.money import format_amount
 from ordermill.errors import Code, OrdermillError
 from ordermill.services import catalog
 from ordermill.services.accounts import Principal
+from ordermill.services.products import MAX_DESCRIPTION_LENGTH
 from ordermill.web.auth import actor_of
 from ordermill.web.deps import DatabaseDep, IdPath
 from ordermill.web.pages.form_checks import check, optional_number, refusal
@@ -29,12 +31,14 @@ from ordermill.web.schemas import ProductCreate, ProductPublic, ProductUpdate
 router = APIRouter()
 Editor = Annotated[Principal, page_requires(Permission.PRODUCTS_WRITE)]
 
-FIELDS = ("name", "sku", "price", "stock", "low_stock_threshold", "active")
+FIELDS = ("name", "sku", "price", "stock", "low_stock_threshold", "active", "description")
 MESSAGES = {
     "sku": "Use letters, digits, dots, dashes and underscores, starting with a letter or digit.",
 }
 # What a form's text fields may hold before the schema looks (it says why, in words).
 Text = Annotated[str, Form(max_length=2000)]
+# A description's line breaks come as \r\n: room for every line to be one.
+LongText = Annotated[str, Form(max_length=4 * MAX_DESCRIPTION_LENGTH)]
 
 
 def form_values(product: ProductPublic | None) -> dict[str, Any]:
@@ -47,6 +51,7 @@ def form_values(product: ProductPublic | None) -> dict[str, Any]:
             "stock": "0",
             "low_stock_threshold": "",
             "active": True,
+            "description": "",
         }
     threshold = product.low_stock_threshold
     return {
@@ -55,6 +60,7 @@ def form_values(product: ProductPublic | None) -> dict[str, Any]:
         "price": format_amount(product.price),
         "low_stock_threshold": "" if threshold is None else str(threshold),
         "active": product.active,
+        "description": product.description or "",
     }
 
 
@@ -75,6 +81,7 @@ def form_page(
         errors=errors or {},
         currency=settings.currency,
         store_default=settings.low_stock_default,
+        description_limit=MAX_DESCRIPTION_LENGTH,
     )
 
 
@@ -94,6 +101,7 @@ def create_product(
     stock: Text = "0",
     low_stock_threshold: Text = "",
     active: Annotated[str | None, Form(max_length=10)] = None,
+    description: LongText = "",
 ) -> Response:
     values = {
         "name": name,
@@ -102,11 +110,13 @@ def create_product(
         "stock": stock,
         "low_stock_threshold": low_stock_threshold,
         "active": active is not None,
+        "description": description,
     }
     data = {
         **values,
         "stock": optional_number(stock) or 0,
         "low_stock_threshold": optional_number(low_stock_threshold),
+        "description": description or None,
     }
     body, errors = check(ProductCreate, data, MESSAGES)
     if body is None:
@@ -121,6 +131,7 @@ def create_product(
                 stock=body.stock,
                 active=body.active,
                 low_stock_threshold=body.low_stock_threshold,
+                description=body.description,
                 actor=actor_of(editor),
             )
             product_id, product_name = product.id, product.name
@@ -148,6 +159,7 @@ def update_product(
     price: Text = "",
     low_stock_threshold: Text = "",
     active: Annotated[str | None, Form(max_length=10)] = None,
+    description: LongText = "",
 ) -> Response:
     values = {
         "name": name,
@@ -155,6 +167,7 @@ def update_product(
         "price": price,
         "low_stock_threshold": low_stock_threshold,
         "active": active is not None,
+        "description": description,
     }
     threshold = optional_number(low_stock_threshold)
     body, errors = check(ProductUpdate, {**values, "low_stock_threshold": threshold}, MESSAGES)
@@ -171,6 +184,8 @@ def update_product(
                 active=body.active,
                 low_stock_threshold=body.low_stock_threshold,
                 default_threshold=body.low_stock_threshold is None,
+                description=body.description,
+                clear_description=not body.description,
             )
             catalog.update_product(session, row, changes, actor=actor_of(editor))
             product_name = row.name
