@@ -8,11 +8,12 @@ service's, the same functions ``/api/me`` calls.
 
 from __future__ import annotations
 
-from ordermill.web.pages.shop import login, passwords, signup
+from ordermill.web.pages.shop import account, login, passwords, signup
 
 # The storefront's page routers, in the order they are matched.
 ROUTERS = [
     login.router,
     signup.router,
     passwords.router,
+    account.router,
 ]
