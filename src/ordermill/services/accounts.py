@@ -130,6 +130,18 @@ def create_user(
     customer_id: int | None = None,
 ) -> User:
     """Create a login: staff and admins stand alone, a customer login points at its customer."""
+    return _insert_user(
+        session,
+        email=email,
+        password_hash=hash_password(password),
+        role=role,
+        customer_id=customer_id,
+    )
+
+
+def _insert_user(
+    session: Session, *, email: str, password_hash: str, role: Role, customer_id: int | None
+) -> User:
     email = normalize_email(email)
     if role is Role.ANONYMOUS:
         raise InvalidInput("a user can't be anonymous", field="role")
@@ -137,9 +149,7 @@ def create_user(
         raise InvalidInput("customer logins, and only they, belong to a customer", field="role")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"A user with email {email} already exists.", code=Code.EMAIL_TAKEN)
-    user = User(
-        email=email, password_hash=hash_password(password), role=role.value, customer_id=customer_id
-    )
+    user = User(email=email, password_hash=password_hash, role=role.value, customer_id=customer_id)
     session.add(user)
     session.flush()
     return user
@@ -249,10 +259,13 @@ def ensure_admin(session: Session, email: str) -> tuple[str, str] | None:
 
 
 def sign_up(
-    session: Session, *, name: str, email: str, password: str, phone: str | None = None
+    session: Session, *, name: str, email: str, password_hash: str, phone: str | None = None
 ) -> Customer:
-    """A new customer with a login of their own (and a zero balance)."""
-    validate_password(password)
+    """A new customer with a login of their own (and a zero balance).
+
+    Argon2 is slow on purpose: hash the password (``hash_password``, which also
+    checks its length) before opening the write transaction, and pass the hash in.
+    """
     customer = catalog.create_customer(
         session,
         name=name,
@@ -260,10 +273,10 @@ def sign_up(
         phone=phone,
         actor=Actor(f"signup:{normalize_email(email)}"),
     )
-    create_user(
+    _insert_user(
         session,
         email=customer.email,
-        password=password,
+        password_hash=password_hash,
         role=Role.CUSTOMER,
         customer_id=customer.id,
     )

@@ -24,7 +24,7 @@ from ordermill.errors import customer_not_found
 from ordermill.models import utcnow
 from ordermill.services.audit import Actor
 from ordermill.services.pagination import Page, decode_id_cursor, encode_cursor
-from ordermill.services.tables import customers, ledger_entries
+from ordermill.services.tables import customers, ledger_entries, orders
 
 
 class EntryKind(StrEnum):
@@ -45,6 +45,7 @@ class Entry:
     order_id: int | None
     reason: str | None
     actor: str
+    order_number: str | None = None  # of ``order_id``, for a link a customer can follow
 
 
 def post(
@@ -120,7 +121,11 @@ def list_entries(
     """A customer's entries, newest first."""
     if session.execute(select(customers.c.id).where(customers.c.id == customer_id)).first() is None:
         raise customer_not_found(customer_id)
-    stmt = select(ledger_entries).where(ledger_entries.c.customer_id == customer_id)
+    stmt = (
+        select(ledger_entries, orders.c.number.label("order_number"))
+        .outerjoin(orders, orders.c.id == ledger_entries.c.order_id)
+        .where(ledger_entries.c.customer_id == customer_id)
+    )
     if cursor is not None:
         stmt = stmt.where(ledger_entries.c.id < decode_id_cursor(cursor))
     rows = session.execute(stmt.order_by(ledger_entries.c.id.desc()).limit(limit + 1)).all()
@@ -135,6 +140,7 @@ def list_entries(
             order_id=r.order_id,
             reason=r.reason,
             actor=r.actor,
+            order_number=r.order_number,
         )
         for r in rows[:limit]
     ]

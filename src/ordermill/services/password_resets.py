@@ -140,6 +140,21 @@ def _without_login(stmt: Select[T], email: str) -> Select[T]:
     return stmt.where(Customer.email == email, ~has_login)
 
 
+def link_is_live(session: Session, token: str, now: datetime | None = None) -> bool:
+    """Whether a reset link's token is known, unused and unexpired (nothing is changed).
+
+    For the reset form, to say at once that a link is spent; ``confirm_reset``
+    checks again.
+    """
+    now = now or utcnow()
+    found = session.execute(
+        select(password_resets.c.used, password_resets.c.expires).where(
+            password_resets.c.token_hash == accounts.token_digest(token)
+        )
+    ).one_or_none()
+    return found is not None and found.used is None and found.expires > now
+
+
 def confirm_reset(
     session: Session, *, token: str, password_hash: str, now: datetime | None = None
 ) -> User:
@@ -203,7 +218,8 @@ def _claim(session: Session, email: str, password_hash: str) -> User:
 def set_password(
     session: Session, *, email: str, password_hash: str, actor: Actor, now: datetime | None = None
 ) -> User:
-    """Staff set a login's password: its tokens and outstanding reset links stop working."""
+    """Set a login's password (staff for anyone, a customer for themselves after giving the
+    current one): its tokens and outstanding reset links stop working."""
     now = now or utcnow()
     user = accounts.find_user(session, email)
     user.password_hash = password_hash

@@ -46,12 +46,13 @@ def sign_up(
     """Create a customer account with a login (when the store allows self-signup)."""
     if not settings.signup_enabled:
         raise Forbidden("This store does not take sign-ups.", code=Code.SIGNUP_DISABLED)
+    password_hash = accounts.hash_password(body.password)  # slow: before the write lock
     with database.write() as session:
         customer = accounts.sign_up(
             session,
             name=body.name,
             email=str(body.email),
-            password=body.password,
+            password_hash=password_hash,
             phone=body.phone,
         )
         public = CustomerPublic.model_validate(customer)

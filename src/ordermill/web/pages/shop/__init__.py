@@ -8,11 +8,14 @@ service's, the same functions ``/api/me`` calls.
 
 from __future__ import annotations
 
-from ordermill.web.pages.shop import cart, catalogue, login
+from ordermill.web.pages.shop import account, cart, catalogue, login, passwords, signup
 
 # The storefront's page routers, in the order they are matched.
 ROUTERS = [
     login.router,
+    signup.router,
+    passwords.router,
     catalogue.router,
     cart.router,
+    account.router,
 ]
