@@ -8,9 +8,10 @@ service's, the same functions ``/api/me`` calls.
 
 from __future__ import annotations
 
-from ordermill.web.pages.shop import login
+from ordermill.web.pages.shop import checkout, login
 
 # The storefront's page routers, in the order they are matched.
 ROUTERS = [
     login.router,
+    checkout.router,
 ]
