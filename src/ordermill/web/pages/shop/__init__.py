@@ -8,10 +8,12 @@ service's, the same functions ``/api/me`` calls.
 
 from __future__ import annotations
 
-from ordermill.web.pages.shop import checkout, login
+from ordermill.web.pages.shop import checkout, login, my_order_forms, my_orders
 
 # The storefront's page routers, in the order they are matched.
 ROUTERS = [
     login.router,
     checkout.router,
+    my_orders.router,
+    my_order_forms.router,
 ]
