@@ -110,7 +110,12 @@ def check_delivery_note(view: OrderView) -> None:
 def order_document(session: Session, ref: str) -> OrderDocument:
     """The order ``ref`` names (an id or a number; unknown: 404) with its customer and
     payments, oldest payment first."""
-    view = resolve_order(session, ref)
+    return document_of(session, resolve_order(session, ref))
+
+
+def document_of(session: Session, view: OrderView) -> OrderDocument:
+    """The documents' facts about an order already read: its customer and its payments,
+    oldest payment first."""
     customer = session.execute(
         select(customers.c.name, customers.c.email).where(customers.c.id == view.customer_id)
     ).one()

@@ -303,6 +303,42 @@ def get_order_by_number(session: Session, number: str) -> OrderView:
     return attach_lines(session, [order_view(row)])[0]
 
 
+def get_customer_order(session: Session, number: str, customer_id: int) -> OrderView:
+    """One of the customer's own orders by its number, with its lines.
+
+    Another customer's order is not found, in the same words as a number that no order
+    has: what a customer sees never says whether someone else's order exists.
+    """
+    try:
+        canonical = format_order_number(*parse_order_number(number))
+    except InvalidInput:
+        raise order_not_found(number.strip()[:40]) from None
+    row = session.execute(
+        select(*order_columns()).where(
+            orders.c.number == canonical, orders.c.customer_id == customer_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise order_not_found(canonical)
+    return attach_lines(session, [order_view(row)])[0]
+
+
+def last_shipping_address(session: Session, customer_id: int) -> str | None:
+    """The shipping address of the customer's most recent order that gave one (``None``
+    before their first), to offer it again at checkout."""
+    found = session.execute(
+        select(orders.c.shipping_address)
+        .where(
+            orders.c.customer_id == customer_id,
+            orders.c.shipping_address.is_not(None),
+            orders.c.shipping_address != "",
+        )
+        .order_by(orders.c.created.desc(), orders.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
 _ID = re.compile(r"[0-9]+")
 _NUMBER_LIKE = re.compile(r"[0-9]{4}-[0-9]{5,}")
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
@@ -57,24 +58,44 @@ DELIVERY_NOTE = Kind(
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
+def refused_page(
+    request: Request, document: documents.OrderDocument, kind: Kind, back: str
+) -> HTMLResponse | None:
+    """The page saying why the order has no such document yet (409), with the way
+    ``back`` to the order; ``None`` when it has one."""
+    try:
+        kind.check(document.order)
+    except Conflict as exc:
+        return render(
+            request,
+            "document_refused.html",
+            status_code=409,
+            kind=kind,
+            order=document.order,
+            reason=explain(exc),
+            back=back,
+        )
+    return None
+
+
+def document_context(request: Request, document: documents.OrderDocument) -> dict[str, Any]:
+    """What a document's template shows of the order, wherever it is shown."""
+    return {
+        "document": document,
+        "order": document.order,
+        "store_address": address_lines(settings_of(request).store_address),
+        "shipping_address": address_lines(document.order.shipping_address),
+    }
+
+
 def _document(
     request: Request, database: DatabaseDep, ref: str, kind: Kind
 ) -> documents.OrderDocument | HTMLResponse:
     """The order's document, or the page saying why it doesn't exist yet (409)."""
     with database.read() as session:
         document = documents.order_document(session, ref)
-    try:
-        kind.check(document.order)
-    except Conflict as exc:
-        return render(
-            request,
-            "admin/document_refused.html",
-            status_code=409,
-            kind=kind,
-            order=document.order,
-            reason=explain(exc),
-        )
-    return document
+    back = f"/admin/orders/{quote(document.order.ref, safe='')}"
+    return refused_page(request, document, kind, back) or document
 
 
 def _render(
@@ -85,10 +106,7 @@ def _render(
         request,
         kind.template,
         kind=kind,
-        document=document,
-        order=order,
-        store_address=address_lines(settings_of(request).store_address),
-        shipping_address=address_lines(order.shipping_address),
+        **document_context(request, document),
         for_pdf=for_pdf,
         pdf_available=not for_pdf and pdf.available(),
         invoice_ready=documents.invoice_ready(order),

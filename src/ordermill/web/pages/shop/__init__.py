@@ -8,7 +8,17 @@ service's, the same functions ``/api/me`` calls.
 
 from __future__ import annotations
 
-from ordermill.web.pages.shop import account, cart, catalogue, login, passwords, signup
+from ordermill.web.pages.shop import (
+    account,
+    cart,
+    catalogue,
+    checkout,
+    login,
+    my_order_forms,
+    my_orders,
+    passwords,
+    signup,
+)
 
 # The storefront's page routers, in the order they are matched.
 ROUTERS = [
@@ -17,5 +27,8 @@ ROUTERS = [
     passwords.router,
     catalogue.router,
     cart.router,
+    checkout.router,
+    my_orders.router,
+    my_order_forms.router,
     account.router,
 ]
