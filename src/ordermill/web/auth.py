@@ -12,7 +12,9 @@ from typing import Annotated, Any
 from fastapi import Depends
 from fastapi.dependencies.models import Dependant
 from fastapi.security import OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
 
+from ordermill.db import Database
 from ordermill.domain.access import Permission, allows
 from ordermill.errors import Forbidden, Unauthenticated
 from ordermill.services import accounts
@@ -27,12 +29,17 @@ oauth2_scheme = OAuth2PasswordBearer(
 )
 
 
-def get_principal(
+async def get_principal(
     database: DatabaseDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
     """The caller: anonymous without a token; a presented token must be valid (else 401)."""
+    # Async, so a request without a token never waits for a thread; the lookup blocks.
     if not token:
         return ANONYMOUS
+    return await run_in_threadpool(_look_up, database, token)
+
+
+def _look_up(database: Database, token: str) -> Principal:
     with database.lookup() as session:  # one statement: no transaction round trips
         return accounts.resolve_token(session, token)
 
@@ -43,7 +50,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def requires(permission: Permission) -> Any:
     """A dependency that lets the call through only with ``permission``."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:  # no I/O: no thread needed
         if allows(principal.role, permission):
             return principal
         if principal.is_anonymous:
