@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.security import OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,7 @@ from ordermill.errors import Forbidden, Unauthenticated
 from ordermill.services import accounts
 from ordermill.services.accounts import ANONYMOUS, Principal
 from ordermill.services.audit import Actor
+from ordermill.token_cache import TokenCache
 from ordermill.web.deps import DatabaseDep
 
 oauth2_scheme = OAuth2PasswordBearer(
@@ -30,18 +31,49 @@ oauth2_scheme = OAuth2PasswordBearer(
 
 
 async def get_principal(
-    database: DatabaseDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request,
+    database: DatabaseDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """The caller: anonymous without a token; a presented token must be valid (else 401)."""
-    # Async, so a request without a token never waits for a thread; the lookup blocks.
+    # Async, so a request without a token, or with one in the cache, never waits for a
+    # thread; only the database lookup does.
     if not token:
         return ANONYMOUS
-    return await run_in_threadpool(_look_up, database, token)
+    tokens = token_cache_of(request)
+    digest = accounts.token_digest(token)
+    principal = tokens.get(digest)
+    if principal is not None:
+        return principal
+    return await run_in_threadpool(look_up, tokens, database, digest)
 
 
-def _look_up(database: Database, token: str) -> Principal:
+def principal_for(request: Request, database: Database, token: str) -> Principal:
+    """The principal behind ``token``: from the cache, else looked up (and cached); 401."""
+    tokens = token_cache_of(request)
+    digest = accounts.token_digest(token)
+    principal = tokens.get(digest)
+    return principal if principal is not None else look_up(tokens, database, digest)
+
+
+def look_up(tokens: TokenCache[Principal], database: Database, digest: str) -> Principal:
+    """Resolve a token's digest in the database and remember the answer in ``tokens``."""
+    generation = tokens.generation  # before reading: a change meanwhile voids the answer
     with database.lookup() as session:  # one statement: no transaction round trips
-        return accounts.resolve_token(session, token)
+        principal, expires = accounts.resolve_digest(session, digest)
+    tokens.put(
+        digest,
+        principal,
+        keys=accounts.cache_keys(principal),
+        expires=expires,
+        generation=generation,
+    )
+    return principal
+
+
+def token_cache_of(request: Request) -> TokenCache[Principal]:
+    tokens: TokenCache[Principal] = request.app.state.token_cache
+    return tokens
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
