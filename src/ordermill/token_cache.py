@@ -88,7 +88,8 @@ class TokenCache(Generic[V]):
         self._lock = threading.Lock()
         self._serving = serving and ttl > 0
         self._generation = 0
-        _CACHES.add(self)
+        with _REGISTRY_LOCK:
+            _CACHES.add(self)
 
     @property
     def serving(self) -> bool:
@@ -166,7 +167,9 @@ class TokenCache(Generic[V]):
             self._serving = self.ttl > 0
 
 
+# Every cache of this process, whichever app holds it: a commit evicts in all of them.
 _CACHES: weakref.WeakSet[TokenCache[Any]] = weakref.WeakSet()
+_REGISTRY_LOCK = threading.Lock()
 
 
 def changed(session: Session, *keys: str) -> None:
@@ -182,7 +185,9 @@ def changed(session: Session, *keys: str) -> None:
 def _evict_after_commit(session: Session) -> None:
     keys: set[str] | None = session.info.pop(_CHANGES, None)
     if keys:
-        for cache in list(_CACHES):  # every cache of this process, whichever app holds it
+        with _REGISTRY_LOCK:
+            caches = list(_CACHES)
+        for cache in caches:
             cache.evict(keys)
 
 
