@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(
         default=480, ge=1, le=60 * 24 * 30, description="Lifetime of a login token"
     )
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a server process trusts a token it has checked before checking"
+        " it again (0: on every request); changes reach every process at once regardless",
+    )
     admin_email: str = Field(
         default="admin@example.com", description="Email of the first-run admin account"
     )

@@ -29,6 +29,9 @@ from ordermill.errors import Code, OrdermillError, error
 from ordermill.outages import Failure, failure_of
 
 _WRITE_OPTION = "ordermill_write"
+# The threads a server runs its blocking work in (AnyIO's default thread limiter), each of
+# which may hold a connection at once.
+SERVER_THREADS = 40
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -53,7 +56,10 @@ def create_db_engine(url: str, settings: Settings | None = None) -> Engine:
     """An engine tuned for the URL's database."""
     settings = settings or get_settings()
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # One pooled connection per server thread: a smaller pool closes the connections
+        # it can't keep and opens them again (with their PRAGMAs) on the next request.
+        pool = {"pool_size": SERVER_THREADS} if sqlite_path(url) is not None else {}
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     return create_engine(

@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import psycopg
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from ordermill.config import Settings
@@ -45,6 +43,7 @@ from ordermill.notify.channels import (
 )
 from ordermill.notify.dispatch import dispatch
 from ordermill.outages import failure_of
+from ordermill.pg_listen import first_line, listen
 from ordermill.services import deliveries, delivery_log
 from ordermill.services.deliveries import Claimed, Result, Schedule
 
@@ -196,7 +195,7 @@ class Worker:
                 except DBAPIError as exc:
                     if failure_of(exc) is None:
                         raise
-                    log.warning("worker: database unavailable (%s); retrying", _first_line(exc))
+                    log.warning("worker: database unavailable (%s); retrying", first_line(exc))
                 self.wake.wait(self.settings.worker_poll_seconds)
         finally:
             self.stopping.set()
@@ -224,29 +223,20 @@ class Worker:
 
     def _listen(self) -> threading.Thread:
         """Wake the loop whenever PostgreSQL says an event was committed."""
-        url = make_url(self.database.url).set(drivername="postgresql")
-        dsn = url.render_as_string(hide_password=False)
 
-        def listen() -> None:
-            while not self.stopping.is_set():
-                try:
-                    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-                        conn.execute(f"LISTEN {CHANNEL}")
-                        self.wake.set()  # whatever came while not listening
-                        while not self.stopping.is_set():
-                            for _ in conn.notifies(timeout=1.0, stop_after=1):
-                                self.wake.set()
-                except psycopg.Error as exc:
-                    log.warning("worker: not listening (%s); polling", _first_line(exc))
-                    self.stopping.wait(self.settings.worker_poll_seconds)
+        def lost(exc: BaseException) -> None:
+            log.warning("worker: not listening (%s); polling", first_line(exc))
 
-        thread = threading.Thread(target=listen, name="ordermill-listen", daemon=True)
-        thread.start()
-        return thread
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return listen(
+            self.database.url,
+            CHANNEL,
+            stopping=self.stopping,
+            on_notify=lambda _payload: self.wake.set(),
+            on_listening=self.wake.set,  # whatever came while not listening
+            on_lost=lost,
+            retry_seconds=self.settings.worker_poll_seconds,
+            name="ordermill-listen",
+        )
 
 
 def _message(claimed: Claimed) -> Message:

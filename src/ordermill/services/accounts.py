@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from ordermill import token_cache
 from ordermill.domain.access import STAFF_ROLES, Role, ThrottlePolicy, block_until
 from ordermill.errors import (
     Code,
@@ -211,6 +212,7 @@ def set_disabled(session: Session, user: User, disabled: bool) -> User:
             .values(revoked=utcnow())
         )
     user.disabled = disabled
+    token_cache.changed(session, token_cache.user_key(user.id))
     session.flush()
     return user
 
@@ -222,6 +224,7 @@ def set_role(session: Session, user: User, role: Role) -> User:
     if user.role == Role.ADMIN.value and role is not Role.ADMIN and not user.disabled:
         _keep_an_admin(session, user)
     user.role = role.value
+    token_cache.changed(session, token_cache.user_key(user.id))
     session.flush()
     return user
 
@@ -357,6 +360,14 @@ def open_session(
 
 def resolve_token(session: Session, token: str, now: datetime | None = None) -> Principal:
     """The principal behind a bearer token, or 401 if it is unknown, expired or revoked."""
+    return resolve_digest(session, token_digest(token), now)[0]
+
+
+def resolve_digest(
+    session: Session, digest: str, now: datetime | None = None
+) -> tuple[Principal, datetime | None]:
+    """The principal behind a token's digest and when the token expires (None: never);
+    401 if it is unknown, expired or revoked, or its user is disabled."""
     now = now or utcnow()
     row = session.execute(
         select(
@@ -370,7 +381,7 @@ def resolve_token(session: Session, token: str, now: datetime | None = None) -> 
             User.disabled,
         )
         .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == token_digest(token))
+        .where(ApiToken.token_hash == digest)
     ).one_or_none()
     if (
         row is None
@@ -381,18 +392,31 @@ def resolve_token(session: Session, token: str, now: datetime | None = None) -> 
         raise Unauthenticated(
             "The token is invalid, expired or revoked; log in again.", code=Code.INVALID_TOKEN
         )
-    return Principal(
+    principal = Principal(
         role=Role(row.role),
         user_id=row.user_id,
         token_id=row.id,
         customer_id=row.customer_id,
         email=row.email,
     )
+    return principal, row.expires
+
+
+def cache_keys(principal: Principal) -> tuple[str, ...]:
+    """The keys a change to this principal's user or customer is announced under."""
+    assert principal.user_id is not None
+    if principal.customer_id is None:
+        return (token_cache.user_key(principal.user_id),)
+    return (
+        token_cache.user_key(principal.user_id),
+        token_cache.customer_key(principal.customer_id),
+    )
 
 
 def revoke_token(session: Session, token_id: int, now: datetime | None = None) -> bool:
     """Revoke a token at once; False if it was revoked already (revoking twice is harmless)."""
-    get_token(session, token_id)
+    token = get_token(session, token_id)
+    token_cache.changed(session, token_cache.user_key(token.user_id))
     revoked = session.execute(
         update(ApiToken)
         .where(ApiToken.id == token_id, ApiToken.revoked.is_(None))
@@ -403,6 +427,7 @@ def revoke_token(session: Session, token_id: int, now: datetime | None = None) -
 
 def revoke_user_tokens(session: Session, user_id: int, now: datetime | None = None) -> int:
     """Revoke every session and API token of a user at once; how many were live."""
+    token_cache.changed(session, token_cache.user_key(user_id))
     revoked = session.execute(
         update(ApiToken)
         .where(ApiToken.user_id == user_id, ApiToken.revoked.is_(None))

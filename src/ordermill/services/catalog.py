@@ -12,6 +12,7 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ordermill import token_cache
 from ordermill.domain.phones import normalize_phone
 from ordermill.errors import Code, Conflict, customer_not_found
 from ordermill.models import Customer, LedgerEntry, Order, User
@@ -128,6 +129,7 @@ def update_customer(
         customer.email = email
         # A customer's login is their email: it moves with the profile.
         session.execute(update(User).where(User.customer_id == customer.id).values(email=email))
+        token_cache.changed(session, token_cache.customer_key(customer.id))
     if changes.clear_phone or phone is not None:
         customer.phone = phone
     flush_unique(session, Code.EMAIL_TAKEN, f"The email {customer.email} is already in use.")
@@ -158,6 +160,7 @@ def delete_customer(session: Session, customer_id: int, *, actor: Actor = SYSTEM
             code=Code.CUSTOMER_HAS_LEDGER,
         )
     session.delete(customer)
+    token_cache.changed(session, token_cache.customer_key(customer_id))  # its login goes too
     try:
         session.flush()
     except IntegrityError:  # an order arrived between the count and the delete

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
@@ -19,6 +20,7 @@ from ordermill.domain.access import Permission
 from ordermill.notify import channels_for
 from ordermill.notify.worker import Worker
 from ordermill.services.accounts import Principal
+from ordermill.token_cache import TokenCache, follow_changes
 from ordermill.web import outage
 from ordermill.web.api import (
     auth,
@@ -82,8 +84,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     owns_database = database is None
     database = database or Database(settings.database_url, settings)
 
+    # Resolved tokens, for a few seconds; on PostgreSQL only while listening for changes.
+    tokens: TokenCache[Principal] = TokenCache(
+        settings.token_cache_seconds, serving=database.is_sqlite
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop_listening = threading.Event()
+        if not database.is_sqlite and settings.token_cache_seconds > 0:
+            follow_changes(tokens, database.url, stop_listening)
         # The server's own worker (``ORDERMILL_WORKER_IN_SERVER``): `make run` sends mail.
         worker = (
             Worker(database, settings, channels_for(settings))
@@ -94,6 +104,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if worker is not None:
             database.on_commit(worker.nudge)  # a change's messages leave at once
         yield
+        stop_listening.set()
+        tokens.suspend()
         if worker is not None and thread is not None:
             worker.stop()
             await asyncio.to_thread(thread.join, 30)
@@ -111,6 +123,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.token_cache = tokens
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
     app.add_middleware(LimitRequestBody, max_bytes=settings.max_body_bytes)

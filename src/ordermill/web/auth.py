@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.security import OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
 
+from ordermill.db import Database
 from ordermill.domain.access import Permission, allows
 from ordermill.errors import Forbidden, Unauthenticated
 from ordermill.services import accounts
 from ordermill.services.accounts import ANONYMOUS, Principal
 from ordermill.services.audit import Actor
+from ordermill.token_cache import TokenCache
 from ordermill.web.deps import DatabaseDep
 
 oauth2_scheme = OAuth2PasswordBearer(
@@ -27,14 +30,50 @@ oauth2_scheme = OAuth2PasswordBearer(
 )
 
 
-def get_principal(
-    database: DatabaseDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+async def get_principal(
+    request: Request,
+    database: DatabaseDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """The caller: anonymous without a token; a presented token must be valid (else 401)."""
+    # Async, so a request without a token, or with one in the cache, never waits for a
+    # thread; only the database lookup does.
     if not token:
         return ANONYMOUS
+    tokens = token_cache_of(request)
+    digest = accounts.token_digest(token)
+    principal = tokens.get(digest)
+    if principal is not None:
+        return principal
+    return await run_in_threadpool(look_up, tokens, database, digest)
+
+
+def principal_for(request: Request, database: Database, token: str) -> Principal:
+    """The principal behind ``token``: from the cache, else looked up (and cached); 401."""
+    tokens = token_cache_of(request)
+    digest = accounts.token_digest(token)
+    principal = tokens.get(digest)
+    return principal if principal is not None else look_up(tokens, database, digest)
+
+
+def look_up(tokens: TokenCache[Principal], database: Database, digest: str) -> Principal:
+    """Resolve a token's digest in the database and remember the answer in ``tokens``."""
+    generation = tokens.generation  # before reading: a change meanwhile voids the answer
     with database.lookup() as session:  # one statement: no transaction round trips
-        return accounts.resolve_token(session, token)
+        principal, expires = accounts.resolve_digest(session, digest)
+    tokens.put(
+        digest,
+        principal,
+        keys=accounts.cache_keys(principal),
+        expires=expires,
+        generation=generation,
+    )
+    return principal
+
+
+def token_cache_of(request: Request) -> TokenCache[Principal]:
+    tokens: TokenCache[Principal] = request.app.state.token_cache
+    return tokens
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -43,7 +82,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def requires(permission: Permission) -> Any:
     """A dependency that lets the call through only with ``permission``."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:  # no I/O: no thread needed
         if allows(principal.role, permission):
             return principal
         if principal.is_anonymous:

@@ -15,12 +15,14 @@ from ordermill.domain.orders import ORDER_NUMBER_PATTERN
 from ordermill.services.idempotency import MAX_KEY_LENGTH
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
+    # Async, as it does no I/O: FastAPI runs a sync dependency in the thread pool, a
+    # hand-off that costs more than the function.
     database: Database = request.app.state.database
     return database
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -96,8 +96,9 @@ def log_out(
 
 
 @router.get("/whoami", response_model=WhoAmI, responses=problems())
-def who_am_i(caller: Annotated[Principal, requires(Permission.SESSION)]) -> Response:
+async def who_am_i(caller: Annotated[Principal, requires(Permission.SESSION)]) -> Response:
     """The signed-in user."""
+    # Async: it does no I/O, so it needn't wait for a thread.
     assert caller.user_id is not None
     assert caller.email is not None
     return json_response(

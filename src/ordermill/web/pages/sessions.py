@@ -3,7 +3,9 @@
 A page session is an ordinary session token (``services.accounts.open_session``)
 kept in an ``HttpOnly`` cookie instead of an ``Authorization`` header. It lives in
 the database, so every server process checks it the same way, and disabling a user
-or logging out revokes it for all of them at once. Staff and customers have
+or logging out revokes it for all of them at once (a process keeps a checked session
+in memory for a few seconds and forgets it when any process changes it:
+``ordermill.token_cache``). Staff and customers have
 separate cookies: one is never taken for the other.
 
 Every form carries a CSRF token: an HMAC of the browser's session cookie keyed by a
@@ -28,8 +30,8 @@ from starlette.responses import Response
 
 from ordermill.domain.access import STAFF_ROLES, Permission, Role, allows
 from ordermill.errors import Forbidden, Unauthenticated
-from ordermill.services import accounts
 from ordermill.services.accounts import ANONYMOUS, Principal
+from ordermill.web.auth import principal_for
 from ordermill.web.deps import DatabaseDep
 
 CSRF_COOKIE = "ordermill_csrf"
@@ -102,8 +104,7 @@ def principal_of(request: Request, database: Any, audience: Audience) -> Princip
     principal = ANONYMOUS
     if token is not None:
         try:
-            with database.lookup() as session:
-                principal = accounts.resolve_token(session, token)
+            principal = principal_for(request, database, token)
         except Unauthenticated:
             principal = ANONYMOUS  # expired or revoked: log in again
         if principal.role not in audience.roles and not principal.is_anonymous:
