@@ -121,7 +121,7 @@ def test_an_order_paid_from_the_balance_links_to_the_order(
 
     rows = ledger_rows(page)
     assert f"Order payment -{money(20_00, CURRENCY)} {money(480_00, CURRENCY)}" in rows[0]
-    assert f'<a href="/orders/{number}">Order {number}</a>' in page
+    assert f'<a href="/account/orders/{number}">Order {number}</a>' in page
 
 
 def test_the_account_is_the_customers_own(
