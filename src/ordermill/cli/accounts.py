@@ -71,7 +71,8 @@ def users_list() -> None:
 
 @users_app.command("disable")
 def users_disable(email: Annotated[str, typer.Argument(help="Login email")]) -> None:
-    """Disable a login; its tokens stop working at once."""
+    """Disable a login; its tokens stop working at once (on SQLite, a server running apart
+    notices within ORDERMILL_TOKEN_CACHE_SECONDS)."""
     with open_database(settings()) as database, database.write() as session:
         user = accounts.set_disabled(session, accounts.find_user(session, email), True)
         console.print(f"Disabled {user.email}.", highlight=False)
@@ -160,7 +161,8 @@ def tokens_list(user: Annotated[str, typer.Option("--user", help="Email of the u
 
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: Annotated[int, typer.Argument(help="Token id", min=1)]) -> None:
-    """Revoke a token at once."""
+    """Revoke a token at once (on SQLite, a server running apart notices within
+    ORDERMILL_TOKEN_CACHE_SECONDS)."""
     with open_database(settings()) as database, database.write() as session:
         revoked_now = accounts.revoke_token(session, token_id)
         revoked_at = accounts.get_token(session, token_id).revoked
