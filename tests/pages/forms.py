@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx2 as httpx
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
+from ordermill.db import Database
 from tests import factories
 
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
@@ -60,3 +62,23 @@ def shop_log_in(
 ) -> httpx.Response:
     """Log in through the storefront's login form; returns the answer to the POST."""
     return submit(client, "/login", "/login", {"email": email, "password": password})
+
+
+def statements_for(database: Database, client: TestClient, path: str) -> list[str]:
+    """The queries opening ``path`` runs, apart from checking the browser's session (which
+    the token cache may or may not answer by then) and transaction control."""
+    statements: list[str] = []
+
+    def keep(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(database.engine, "before_cursor_execute", keep)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(database.engine, "before_cursor_execute", keep)
+    return [
+        sql
+        for sql in statements
+        if "api_tokens" not in sql and sql.split(None, 1)[0].upper() not in {"BEGIN", "COMMIT"}
+    ]

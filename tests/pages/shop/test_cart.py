@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from ordermill.db import Database
 from ordermill.services import carts, catalog
 from tests import factories
-from tests.pages.forms import csrf_of, flashes, follow, submit, text_of
+from tests.pages.forms import csrf_of, flashes, follow, statements_for, submit, text_of
 from tests.pages.shop.conftest import Shopper
 from tests.pages.test_page_access import snapshot
 
@@ -135,19 +134,8 @@ def test_lines_that_cant_be_ordered_as_they_are_any_more_are_marked(
 def test_the_cart_page_takes_the_same_number_of_queries_for_2_or_20_lines(
     customer: Shopper, database: Database
 ) -> None:
-    statements: list[str] = []
-
-    def keep(*args: Any) -> None:
-        statements.append(args[2])
-
     def queries_for_the_cart() -> int:
-        statements.clear()
-        event.listen(database.engine, "before_cursor_execute", keep)
-        try:
-            assert customer.browser.get("/cart").status_code == 200
-        finally:
-            event.remove(database.engine, "before_cursor_execute", keep)
-        return len(statements)
+        return len(statements_for(database, customer.browser, "/cart"))
 
     for _ in range(2):
         put(database, customer.customer_id, factories.product(database), 1)

@@ -11,14 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.services import carts, catalog
 from ordermill.web.app import create_app
 from tests import factories
-from tests.pages.forms import csrf_of, flashes, follow, submit, text_of
+from tests.pages.forms import csrf_of, flashes, follow, statements_for, submit, text_of
 from tests.pages.shop.conftest import Shopper
 
 XSS = "<script>alert(1)</script>"
@@ -181,19 +180,8 @@ def test_a_changed_cursor_is_a_400_page_not_an_error(visitor: TestClient) -> Non
 def test_the_catalogue_takes_the_same_number_of_queries_for_3_or_30_products(
     visitor: TestClient, database: Database
 ) -> None:
-    statements: list[str] = []
-
-    def keep(*args: Any) -> None:
-        statements.append(args[2])
-
     def queries_for_the_catalogue() -> int:
-        statements.clear()
-        event.listen(database.engine, "before_cursor_execute", keep)
-        try:
-            assert visitor.get("/").status_code == 200
-        finally:
-            event.remove(database.engine, "before_cursor_execute", keep)
-        return len(statements)
+        return len(statements_for(database, visitor, "/"))
 
     for _ in range(3):
         factories.product(database)

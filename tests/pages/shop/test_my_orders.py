@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from ordermill.db import Database
 from ordermill.services import catalog, processing, timeline
@@ -20,7 +20,7 @@ from ordermill.services.tables import order_events
 from ordermill.services.timeline import Visibility
 from tests import factories
 from tests.pages import order_scenes as scenes
-from tests.pages.forms import csrf_of, flashes, text_of
+from tests.pages.forms import csrf_of, flashes, statements_for, text_of
 from tests.pages.shop.conftest import Shopper
 from tests.pages.shop.test_checkout import cart_of, signed_in
 from tests.pages.test_page_access import snapshot
@@ -144,19 +144,8 @@ def test_a_customer_without_orders_is_told_so(customer: Shopper) -> None:
 def test_my_orders_costs_the_same_statements_for_two_orders_or_twenty(
     database: Database, customer: Shopper, other_customer: Shopper, cake: int, tea: int
 ) -> None:
-    statements: list[str] = []
-
-    def log(*args: Any) -> None:
-        statements.append(args[2])
-
     def count(buyer: Shopper) -> int:
-        statements.clear()
-        event.listen(database.engine, "before_cursor_execute", log)
-        try:
-            assert buyer.browser.get("/account/orders").status_code == 200
-        finally:
-            event.remove(database.engine, "before_cursor_execute", log)
-        return len(statements)
+        return len(statements_for(database, buyer.browser, "/account/orders"))
 
     for _ in range(2):
         placed_for(database, customer, (cake, 1), (tea, 2))
