@@ -33,7 +33,7 @@ def serve(
     base = f"http://{bind_host}:{bind_port}"
     console.print(
         f"ordermill {__version__} on {base}\n"
-        f"  storefront:  {base}/  (customers sign up, shop and follow their orders)\n"
+        f"  storefront:  {base}/  (customers sign up and shop there)\n"
         f"  back office: {base}/admin  (staff and admins log in there)\n"
         f"  API docs:    {base}/docs",
         highlight=False,
