@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ordermill import final_writes
 from ordermill.config import Settings, get_settings
 from ordermill.errors import Code, OrdermillError, error
 from ordermill.outages import Failure, failure_of
@@ -135,7 +136,7 @@ class Database:
             with self._write() as session:
                 try:
                     yield session
-                    session.commit()
+                    final_writes.commit(session)
                 except BaseException:
                     session.rollback()
                     raise

@@ -40,6 +40,7 @@ from ordermill.services.tables import (
     orders,
     products,
 )
+from ordermill.services.writers import postgres as postgres_writer
 from ordermill.services.writers import writer_for
 
 MAX_LINES = 500
@@ -195,6 +196,20 @@ def assign_number(session: Session, view: OrderView) -> OrderView:
     return view
 
 
+def number_at_commit(session: Session, view: OrderView) -> None:
+    """``assign_number`` sent with the commit of the caller's unit of work (one round trip
+    with it on PostgreSQL); ``view.number`` is set once committed. The caller writes
+    nothing after it."""
+    if session.get_bind().dialect.name != "postgresql":
+        assign_number(session, view)
+        return
+
+    def numbered(_session: Session, rows: Sequence[Any]) -> None:
+        view.number = rows[0].number
+
+    postgres_writer.number_at_commit(session, view.id, view.created.year, numbered)
+
+
 def place_order(
     session: Session,
     *,
@@ -257,6 +272,67 @@ def place_order(
         actor=actor,
     )
     return assign_number(session, view) if numbered else view
+
+
+class PendingOrder:
+    """An order placed with its unit of work's commit (``place_order_at_commit``)."""
+
+    def __init__(self) -> None:
+        self._view: OrderView | None = None
+
+    @property
+    def view(self) -> OrderView:
+        """The numbered order, once the unit of work has committed."""
+        if self._view is None:
+            raise RuntimeError("an order placed at commit is known once the commit is done")
+        return self._view
+
+
+def place_order_at_commit(
+    session: Session,
+    *,
+    customer_id: int,
+    items: Iterable[ItemRequest],
+    currency: str,
+    shipping_address: str | None = None,
+    note: str | None = None,
+    extra: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> PendingOrder:
+    """``place_order`` as the whole of the caller's unit of work, numbered: on PostgreSQL
+    the order, its number and the commit go to the database in one round trip, so the
+    year's counter is locked for no round trip to the client. The caller writes nothing
+    after it and reads the order from ``.view`` after the commit; an unknown or withdrawn
+    product or customer is raised by the commit then, with nothing written."""
+    pending = PendingOrder()
+    if session.get_bind().dialect.name != "postgresql":
+        pending._view = place_order(
+            session, customer_id=customer_id, items=items, currency=currency,
+            shipping_address=shipping_address, note=note, extra=extra, now=now, actor=actor,
+        )  # fmt: skip
+        return pending
+    wanted = merge_items(items)
+    plan = _plan(
+        customer_id=customer_id,
+        wanted=wanted,
+        line_extra=None,
+        currency=currency,
+        shipping_address=shipping_address,
+        note=note,
+        extra=extra,
+        now=(now or utcnow()).astimezone(UTC),
+        actor=actor,
+    )
+
+    def done(session: Session, view: OrderView | None) -> None:
+        if view is None:  # nothing was written: say exactly what is missing
+            check_catalog(wanted, read_catalog(session, customer_id, list(wanted)))
+            raise _catalog_changed()
+        pending._view = view
+
+    postgres_writer.place_at_commit(session, plan, done)
+    return pending
 
 
 def ensure_customer_exists(session: Session, customer_id: int) -> None:

@@ -8,11 +8,13 @@ status, kind, method or event type of its own.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ordermill import final_writes
 from ordermill.domain.events import EventType
 from ordermill.domain.orders import OrderStatus
 from ordermill.services.order_views import LineView, OrderView
@@ -195,34 +197,64 @@ ORDER BY l.id
 def place(session: Session, plan: PlacePlan) -> OrderView | None:
     """Place an order in one statement; ``None`` when nothing was written because a
     product is unknown or no longer sold, or the customer doesn't exist."""
+    return _placed(plan, session.execute(_PLACE_PG, _place_params(plan)).all())
+
+
+def place_at_commit(
+    session: Session, plan: PlacePlan, done: Callable[[Session, OrderView | None], None]
+) -> None:
+    """Place and number an order as the transaction's last writes, sent with its commit:
+    one round trip, and the counter's lock is held for no round trip to the client.
+    ``done`` gets the numbered order once committed (``None`` as in ``place``)."""
+    placed: list[OrderView] = []
+
+    def on_placed(session: Session, rows: Sequence[Any]) -> None:
+        view = _placed(plan, rows)
+        if view is not None:
+            placed.append(view)
+        done(session, view)
+
+    def on_numbered(_session: Session, rows: Sequence[Any]) -> None:
+        if placed:
+            placed[0].number = rows[0].number
+
+    final_writes.at_commit(session, _PLACE_PG, _place_params(plan), on_placed)
+    final_writes.at_commit(
+        session, _NUMBER_PLACED_PG, {"placeholder": plan.placeholder, "year": plan.now.year},
+        on_numbered,
+    )  # fmt: skip
+
+
+def _place_params(plan: PlacePlan) -> dict[str, Any]:
     actor = plan.actor
-    rows = session.execute(
-        _PLACE_PG,
-        {
-            "pid": [line.product_id for line in plan.lines],
-            "qty": [line.quantity for line in plan.lines],
-            "line_extra": [
-                json.dumps(line.extra) if line.extra is not None else None for line in plan.lines
-            ],
-            "lines": len(plan.lines),
-            "customer_id": plan.customer_id,
-            "placeholder": plan.placeholder,
-            "now": plan.now,
-            "currency": plan.currency,
-            "shipping_address": plan.shipping_address,
-            "note": plan.note,
-            "extra": json.dumps(plan.extra),
-            "actor": actor.label,
-            "uid": actor.user_id,
-            "tid": actor.token_id,
-            "status": OrderStatus.PENDING.value,
-            "audit_action": ORDER_CREATED,
-            "entity": ENTITY,
-            "event_kind": CREATED,
-            "visibility": Visibility.CUSTOMER.value,
-            "outbox_type": EventType.ORDER_CREATED.value,
-        },
-    ).all()
+    return {
+        "pid": [line.product_id for line in plan.lines],
+        "qty": [line.quantity for line in plan.lines],
+        "line_extra": [
+            json.dumps(line.extra) if line.extra is not None else None for line in plan.lines
+        ],
+        "lines": len(plan.lines),
+        "customer_id": plan.customer_id,
+        "placeholder": plan.placeholder,
+        "now": plan.now,
+        "currency": plan.currency,
+        "shipping_address": plan.shipping_address,
+        "note": plan.note,
+        "extra": json.dumps(plan.extra),
+        "actor": actor.label,
+        "uid": actor.user_id,
+        "tid": actor.token_id,
+        "status": OrderStatus.PENDING.value,
+        "audit_action": ORDER_CREATED,
+        "entity": ENTITY,
+        "event_kind": CREATED,
+        "visibility": Visibility.CUSTOMER.value,
+        "outbox_type": EventType.ORDER_CREATED.value,
+    }
+
+
+def _placed(plan: PlacePlan, rows: Sequence[Any]) -> OrderView | None:
+    """The order as ``_PLACE_PG`` returned it (no rows: nothing written)."""
     if not rows:
         return None
     head = rows[0]
@@ -267,3 +299,27 @@ RETURNING orders.number
 def assign_number(session: Session, order_id: int, year: int) -> str:
     """Take the year's next number and give it to the order, in one statement."""
     return str(session.execute(_NUMBER_PG, {"year": year, "id": order_id}).scalar_one())
+
+
+def number_at_commit(session: Session, order_id: int, year: int, use: final_writes.Use) -> None:
+    """``assign_number`` as the transaction's last write, sent with its commit."""
+    final_writes.at_commit(session, _NUMBER_PG, {"year": year, "id": order_id}, use)
+
+
+# The same for the order that holds a placeholder, when the statement placing it was sent
+# in the same pipeline (its id not known yet); no order, no number taken.
+_NUMBER_PLACED_PG = text(
+    """
+WITH placed AS (
+    SELECT id FROM orders WHERE number = :placeholder
+), counter AS (
+    INSERT INTO order_counters (year, last_value) SELECT CAST(:year AS integer), 1 FROM placed
+    ON CONFLICT (year) DO UPDATE SET last_value = order_counters.last_value + 1
+    RETURNING last_value
+)
+UPDATE orders SET number = CAST(:year AS text) || '-' || lpad(CAST(counter.last_value AS text),
+    greatest(5, length(CAST(counter.last_value AS text))), '0')
+FROM counter, placed WHERE orders.id = placed.id
+RETURNING orders.number
+"""
+)

@@ -93,34 +93,49 @@ def create_order(
 
     With `"process": true` it is processed in the same transaction.
     """
+    items = [order_service.ItemRequest(i.product_id, i.quantity) for i in body.items]
+    actor = actor_of(writer)
+
+    def place(session: Session) -> order_views.OrderView:
+        """The order, unnumbered; processed in the same transaction if asked."""
+        order = order_service.place_order(
+            session, customer_id=body.customer_id, items=items, currency=settings.currency,
+            shipping_address=body.shipping_address, note=body.note, extra=body.extra,
+            actor=actor, numbered=False,
+        )  # fmt: skip
+        if not body.process:
+            return order
+        return processing.process_order(
+            session, order.id, body.strategy, flow=body.flow or settings.payment_flow,
+            actor=actor,
+        )  # fmt: skip
+
+    if idempotency_key is None:
+        # The number (and, without processing, the whole order) goes with the commit:
+        # one round trip on PostgreSQL, the year's counter locked for no round trip to
+        # the client. The answer is written from the committed order.
+        with database.write() as session:
+            if body.process:
+                order = place(session)
+                order_service.number_at_commit(session, order)
+            else:
+                pending = order_service.place_order_at_commit(
+                    session, customer_id=body.customer_id, items=items,
+                    currency=settings.currency, shipping_address=body.shipping_address,
+                    note=body.note, extra=body.extra, actor=actor,
+                )  # fmt: skip
+        return _created(order if body.process else pending.view)
 
     def work(session: Session) -> Response:
-        order = order_service.place_order(
-            session,
-            customer_id=body.customer_id,
-            items=[order_service.ItemRequest(i.product_id, i.quantity) for i in body.items],
-            currency=settings.currency,
-            shipping_address=body.shipping_address,
-            note=body.note,
-            extra=body.extra,
-            actor=actor_of(writer),
-            numbered=False,
-        )
-        if body.process:
-            order = processing.process_order(
-                session,
-                order.id,
-                body.strategy,
-                flow=body.flow or settings.payment_flow,
-                actor=actor_of(writer),
-            )
-        order = order_service.assign_number(session, order)  # last: see assign_number
-        return json_response(
-            order_public(order), 201, headers={"Location": f"/api/orders/{order.id}"}
-        )
+        order = order_service.assign_number(session, place(session))  # last: see there
+        return _created(order)
 
     payload = body.model_dump(mode="json")
     return run_idempotent(database, request, idempotency_key, payload, work, owner=writer)
+
+
+def _created(order: order_views.OrderView) -> Response:
+    return json_response(order_public(order), 201, headers={"Location": f"/api/orders/{order.id}"})
 
 
 @router.get("/by-number/{number}", response_model=OrderPublic, responses=problems(304, 400, 404))

@@ -1,0 +1,95 @@
+"""A transaction's last writes, sent with its commit.
+
+A statement that takes a lock every transaction of its kind waits for (the year's order
+counter, the rows of a hot product) should hold it for as short a time as possible. Sent
+on its own, it holds the lock for a round trip to the client, whatever Python runs
+before the commit (with the GIL to wait for), and the commit's own round trip.
+``at_commit`` queues such a statement to be the transaction's last write: on PostgreSQL
+``commit`` sends the queued statements and ``COMMIT`` in one pipeline (one round trip,
+no client time between them); on SQLite, which has no round trips, it runs them and
+commits.
+
+The rows each statement returns are handed to its ``use`` callback after the commit,
+while the unit of work's session is still open: the callback may read with it (in a new
+transaction), and may raise, but only when its statement wrote nothing, since the
+transaction has committed by then. Nothing may be written after ``at_commit`` in the
+same unit of work: ``Database.write`` commits through ``commit``, and a later
+statement would run before the queued ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import TextClause
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+Use = Callable[[Session, Sequence[Any]], None]
+_QUEUE = "ordermill.final_writes"
+
+
+@dataclass(frozen=True, slots=True)
+class _Final:
+    statement: TextClause
+    params: Mapping[str, Any]
+    use: Use
+
+
+def at_commit(session: Session, statement: TextClause, params: Mapping[str, Any], use: Use) -> None:
+    """Run ``statement`` with the commit of ``session``'s unit of work; ``use(session,
+    rows)`` gets its rows once committed."""
+    session.info.setdefault(_QUEUE, []).append(_Final(statement, params, use))
+
+
+def commit(session: Session) -> None:
+    """Commit the unit of work, sending its queued last writes with the commit."""
+    queued: list[_Final] = session.info.pop(_QUEUE, [])
+    if not queued:
+        session.commit()
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        results = _pipelined(session, queued)
+    else:
+        results = [list(session.execute(f.statement, dict(f.params)).all()) for f in queued]
+        session.commit()
+    for final, rows in zip(queued, results, strict=True):
+        final.use(session, rows)
+    session.commit()  # what ``use`` read; on PostgreSQL the writes are already committed
+
+
+def _pipelined(session: Session, queued: list[_Final]) -> list[list[Any]]:
+    """The statements and COMMIT in one round trip on the session's psycopg connection."""
+    connection = session.connection()
+    driver: psycopg.Connection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
+    dialect = connection.dialect
+    sqls = [_compiled(final.statement, dialect) for final in queued]
+    try:
+        with driver.pipeline():
+            cursors = []
+            for sql, final in zip(sqls, queued, strict=True):
+                cursor = driver.cursor(row_factory=namedtuple_row)
+                cursor.execute(sql, dict(final.params))
+                cursors.append(cursor)
+            driver.commit()
+        return [cursor.fetchall() for cursor in cursors]
+    except psycopg.Error as exc:
+        # As SQLAlchemy would have raised it, so callers explain it the same way.
+        raise DBAPIError.instance(sqls[0], None, exc, psycopg.Error) from exc
+
+
+_COMPILED: dict[tuple[int, str], str] = {}
+
+
+def _compiled(statement: TextClause, dialect: Dialect) -> str:
+    """The statement in the driver's own parameter style (compiled once)."""
+    key = (id(statement), dialect.name)
+    sql = _COMPILED.get(key)
+    if sql is None:
+        sql = _COMPILED[key] = str(statement.compile(dialect=dialect))
+    return sql
