@@ -81,11 +81,26 @@ def _counts(engine: Engine) -> dict[str, int]:
     return {k: int(v) for k, v in found.items()}
 
 
+def _quiet(engine: Engine, limit: float = 10.0) -> None:
+    """Wait until no other session on the database is inside a statement or transaction:
+    requests a load generator left in flight finish where they belong."""
+    busy = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND state <> 'idle' AND backend_type = 'client backend'"
+    )
+    time.sleep(0.3)
+    deadline = time.monotonic() + limit
+    while scalar(engine, busy) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def counting(engine: Engine, tally: Tally) -> Iterator[None]:
     """Add to ``tally`` the rows written and orders processed inside the block."""
+    _quiet(engine)
     before = _counts(engine)
     yield
+    _quiet(engine)
     after = _counts(engine)
     for table in TABLES:
         tally.added[table] += after[table] - before[table]
