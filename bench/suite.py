@@ -203,6 +203,16 @@ BEFORE: dict[tuple[str, str], str] = {
         "12. Dashboard, 1,000,000 orders over 3 years (PostgreSQL)",
         "GET /admin?period=30, the whole page, 1 client",
     ): "p50 309 ms, p99 360 ms (33 calls)",
+    # Scenario 13 was bench/pipeline.py alone then ("and the token cache" in the
+    # request pipeline table of docs/PERFORMANCE.md, 2026-12-02, medians of 3 runs of 10 s).
+    (
+        "13. Authenticated trivial request (SQLite, 1 server process)",
+        "GET /api/auth/whoami with a bearer token",
+    ): "3,008 req/s (0.30 ms server CPU/request); 61% of GET /bench/empty 4,562 req/s",
+    (
+        "13. Authenticated trivial request (PostgreSQL, 1 server process)",
+        "GET /api/auth/whoami with a bearer token",
+    ): "2,877 req/s (0.32 ms server CPU/request); 53% of GET /bench/empty 5,289 req/s",
 }
 
 
