@@ -1120,7 +1120,7 @@ def parse_args() -> Options:
 def main() -> None:
     opts = parse_args()
     # Scenario 12 (the dashboard) alone needs neither load generator.
-    needed = ("wrk", "pgbench") if opts.only - {"dashboard"} else ()
+    needed = ("wrk", "pgbench", "psql") if opts.only - {"dashboard"} else ()
     for tool in needed:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is required (apt-get install {tool} / postgresql-client)")
