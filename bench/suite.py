@@ -1,16 +1,18 @@
-"""The ordermill benchmark suite: each scenario measured beside its database ceiling.
+"""The ordermill benchmark suite: each scenario measured beside its ceiling or reference.
 
     .venv/bin/python bench/suite.py --postgres postgresql://postgres@127.0.0.1:5432/test
 
 Every figure comes from the real thing: `ordermill serve` on 127.0.0.1 driven by wrk
-(bench/wrk/ordermill.lua), the `ordermill` CLI, and for each write scenario the same
-SQL transaction run by pgbench (bench/pgbench/*.sql) on the same database in the same
-run, so the ratio between them holds on a noisy machine. Databases are throwaway
-(`bench_*` on the PostgreSQL server named, temporary SQLite files) and are dropped at
-the end. After every write scenario the suite checks that stock plus units sold equals
-the stock at the start, that no stock is negative, and that balances dropped by exactly
-the totals of the processed orders; it fails loudly otherwise. Results go to the
-terminal and between the markers in docs/PERFORMANCE.md.
+(bench/wrk/ordermill.lua), the `ordermill` CLI, and beside each target its reference in
+the same run, so the ratio between them holds on a noisy machine: a SQL transaction run
+by pgbench (bench/pgbench/*.sql) on the same database, set-based SQL run by psql
+(bench/references.py), a plain sqlite3 loop (bench/sqlite_loop.py), or another request
+to the same server (bench/pipeline.py's empty endpoint, the authenticated whoami).
+Databases are throwaway (`bench_*` on the PostgreSQL server named, temporary SQLite
+files) and are dropped at the end. After every write scenario the suite checks that
+stock plus units sold equals the stock at the start, that no stock is negative, and that
+balances dropped by exactly the totals of the processed orders; it fails loudly
+otherwise. Results go to the terminal and between the markers in docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
