@@ -258,13 +258,16 @@ def pipeline(opts: Options, dbs: PgDatabases, report: Report) -> None:
     without one, on one server process (bench/pipeline.py), on SQLite and PostgreSQL."""
     from pipeline import TARGETS, measure  # bench/pipeline.py, beside this file
 
-    with tempfile.TemporaryDirectory() as scratch:
-        log("pipeline: SQLite")
-        sqlite = measure(f"sqlite:///{scratch}/bench.db", None, opts.runs, opts.seconds, TARGETS)
     url = dbs.create("pipeline")
     try:
+        with tempfile.TemporaryDirectory() as scratch:
+            log("pipeline: SQLite")
+            sqlite_url = f"sqlite:///{scratch}/bench.db"
+            sqlite = measure(sqlite_url, None, opts.runs, opts.seconds, TARGETS)
         log("pipeline: PostgreSQL")
         postgres = measure(url, None, opts.runs, opts.seconds, TARGETS)
+    except SystemExit as exc:  # how bench/pipeline.py, a command of its own, gives up
+        raise BenchError(f"pipeline: {exc}") from None
     finally:
         dbs.drop(url)
     for label, rows in (("SQLite", sqlite), ("PostgreSQL", postgres)):
