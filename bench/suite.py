@@ -1168,7 +1168,7 @@ def main() -> None:
         if "list" in only and small:
             listing_and_large_export(opts, dbs, report, small)
         if "sqlite" in only:
-            figures = {row.scenario[:2]: row.figure for row in report.rows}
+            figures = {row.scenario[:2]: row.figure for row in reversed(report.rows)}  # 1st
             pg_rows = {"place": figures.get("1.", "-"), "process": figures.get("3.", "-")}
             sqlite_writes(opts, report, pg_rows)
         if "pipeline" in only:
