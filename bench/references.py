@@ -107,16 +107,16 @@ def counting(engine: Engine, tally: Tally) -> Iterator[None]:
     tally.processed += after["processed_orders"] - before["processed_orders"]
 
 
-def rows_row(scenario: str, app: Tally, reference: Tally, reference_name: str) -> Row:
+def rows_row(scenario: str, app: Tally, reference: Tally, reference_name: str, runs: int) -> Row:
     app_total = sum(app.per_order().values())
     ref_total = sum(reference.per_order().values())
     return Row(
         scenario=scenario,
         measure="rows added per processed order (count per table before/after)",
-        figure=f"ordermill: {app.describe()}",
-        ceiling=f"{reference_name}: {reference.describe()}",
+        figure=f"ordermill, {app.processed:,} orders: {app.describe()}",
+        ceiling=f"{reference_name}, {reference.processed:,} orders: {reference.describe()}",
         ratio=f"{app_total:.3g} vs {ref_total:.3g}",
-        runs=f"{app.processed:,} vs {reference.processed:,} orders",
+        runs=str(runs),
     )
 
 
@@ -227,7 +227,7 @@ def bulk(opts: Options, dbs: PgDatabases, report: Report, url: str) -> None:
                 runs="1",
             )
         )
-        report.add(rows_row("4. Rows written (PostgreSQL)", app, ref, "set-based SQL"))
+        report.add(rows_row("4. Rows written (PostgreSQL)", app, ref, "set-based SQL", 1))
     finally:
         engine.dispose()
         ref_engine.dispose()

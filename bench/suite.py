@@ -778,7 +778,11 @@ def postgres_writes(opts: Options, dbs: PgDatabases, report: Report) -> None:
                 "process_ref.sql",
             )
         )
-        report.add(rows_row("3. Rows written (PostgreSQL)", app_rows, ref_rows, "process_ref.sql"))
+        report.add(
+            rows_row(
+                "3. Rows written (PostgreSQL)", app_rows, ref_rows, "process_ref.sql", opts.runs
+            )
+        )
         one_m = median([r.rate for r in place_app[1]])
         two_m = median([r.rate for r in place_app[2]])
         report.add(
