@@ -113,7 +113,17 @@ def wrk(base: str, path: str, token: str | None, seconds: int, script: Path) -> 
     return requests, rate
 
 
-def measure(label: str, url: str, tree: Path | None, runs: int, seconds: int) -> None:
+Rates = dict[str, list[tuple[float, float]]]  # per target, per run: requests/s, CPU ms each
+
+
+def measure(
+    url: str,
+    tree: Path | None,
+    runs: int,
+    seconds: int,
+    targets: tuple[tuple[str, str, bool], ...] = (*TARGETS, HEALTH),
+) -> Rates:
+    """Serve ``url`` from one process and drive each target in turn, ``runs`` times."""
     token = token_for(url)
     port = free_port()
     env = {
@@ -128,7 +138,7 @@ def measure(label: str, url: str, tree: Path | None, runs: int, seconds: int) ->
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    rows: dict[str, list[tuple[float, float]]] = {}
+    rows: Rates = {}
     with tempfile.TemporaryDirectory() as scratch:
         script = Path(scratch) / "token.lua"
         script.write_text(
@@ -143,10 +153,10 @@ def measure(label: str, url: str, tree: Path | None, runs: int, seconds: int) ->
                         break
                 except OSError:
                     if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit(f"the server on {label} did not start") from None
+                        raise SystemExit(f"the server on {url} did not start") from None
                     time.sleep(0.2)
             for _ in range(runs):
-                for name, path, authenticated in (*TARGETS, HEALTH):
+                for name, path, authenticated in targets:
                     wrk(base, path, token if authenticated else None, 2, script)  # warm up
                     before = cpu_seconds(server.pid)
                     requests, rate = wrk(
@@ -157,6 +167,10 @@ def measure(label: str, url: str, tree: Path | None, runs: int, seconds: int) ->
         finally:
             server.terminate()
             server.wait(20)
+    return rows
+
+
+def show(label: str, runs: int, seconds: int, rows: Rates) -> None:
     print(f"\n{label}: {runs} runs of {seconds} s, wrk -t1 -c16, one server process")
     for name, results in rows.items():
         rates = ", ".join(f"{rate:,.0f}" for rate, _ in results)
@@ -178,10 +192,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.only != "postgres":
         with tempfile.TemporaryDirectory() as scratch:
-            measure("SQLite", f"sqlite:///{scratch}/bench.db", args.tree, args.runs, args.seconds)
+            url = f"sqlite:///{scratch}/bench.db"
+            rates = measure(url, args.tree, args.runs, args.seconds)
+            show("SQLite", args.runs, args.seconds, rates)
     if args.postgres and args.only != "sqlite":
         with postgres_database(args.postgres) as url:
-            measure("PostgreSQL", url, args.tree, args.runs, args.seconds)
+            rates = measure(url, args.tree, args.runs, args.seconds)
+            show("PostgreSQL", args.runs, args.seconds, rates)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,18 @@
-"""The ordermill benchmark suite: each scenario measured beside its database ceiling.
+"""The ordermill benchmark suite: each scenario measured beside its ceiling or reference.
 
     .venv/bin/python bench/suite.py --postgres postgresql://postgres@127.0.0.1:5432/test
 
 Every figure comes from the real thing: `ordermill serve` on 127.0.0.1 driven by wrk
-(bench/wrk/ordermill.lua), the `ordermill` CLI, and for each write scenario the same
-SQL transaction run by pgbench (bench/pgbench/*.sql) on the same database in the same
-run, so the ratio between them holds on a noisy machine. Databases are throwaway
-(`bench_*` on the PostgreSQL server named, temporary SQLite files) and are dropped at
-the end. After every write scenario the suite checks that stock plus units sold equals
-the stock at the start, that no stock is negative, and that balances dropped by exactly
-the totals of the processed orders; it fails loudly otherwise. Results go to the
-terminal and between the markers in docs/PERFORMANCE.md.
+(bench/wrk/ordermill.lua), the `ordermill` CLI, and beside each target its reference in
+the same run, so the ratio between them holds on a noisy machine: a SQL transaction run
+by pgbench (bench/pgbench/*.sql) on the same database, set-based SQL run by psql
+(bench/references.py), a plain sqlite3 loop (bench/sqlite_loop.py), or another request
+to the same server (bench/pipeline.py's empty endpoint, the authenticated whoami).
+Databases are throwaway (`bench_*` on the PostgreSQL server named, temporary SQLite
+files) and are dropped at the end. After every write scenario the suite checks that
+stock plus units sold equals the stock at the start, that no stock is negative, and that
+balances dropped by exactly the totals of the processed orders; it fails loudly
+otherwise. Results go to the terminal and between the markers in docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -39,6 +42,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlite_loop import placed_then_processed  # bench/sqlite_loop.py, beside this file
 
 from ordermill.config import Settings
 from ordermill.domain.orders import HOLDS_STOCK
@@ -50,14 +54,168 @@ PGBENCH_SQL = BENCH / "pgbench"
 CLI = str(Path(sys.executable).with_name("ordermill"))
 BEGIN_MARK = "<!-- bench:begin (written by bench/suite.py; edit outside the markers) -->"
 END_MARK = "<!-- bench:end -->"
-TARGET_RATIO = 0.35
-LIST_FACTOR = 5.0
+TARGET_RATIO = 0.50
+LIST_FACTOR = 3.0
+SQLITE_RATIO = 0.10  # scenario 6: ordermill ÷ the plain sqlite3 loop
+SQLITE_P99_MS = 100.0
 RSS_TOLERANCE = 0.20
 HOT = (1, 2, 3)
 PASSWORD = "bench password 1234"
 POOL_SIZE = 16
 BIG_BALANCE = 10**13
 BIG_STOCK = 10**9
+# The first round's figures, from the results block of docs/PERFORMANCE.md measured
+# 2026-12-02 with `make bench` (13.9 minutes; scenarios 9-11 and 12 from the separate runs
+# that block names), keyed by (scenario, what) as that table printed them, with the ratio
+# and what it was of then (some references have changed since).
+BEFORE: dict[tuple[str, str], str] = {
+    (
+        "1. Place order over HTTP (PostgreSQL, 2 workers)",
+        "POST /api/orders, 3 random lines of 10,000 products",
+    ): "314 orders/s (p50 47.5 ms, p99 132.1 ms); 13% of 2,374 tx/s",
+    (
+        "2. Place + process on 3 hot products",
+        "POST /api/orders with process: true, same 3 products",
+    ): "128 orders/s (p50 110.3 ms, p99 478.6 ms); 19% of 674 tx/s",
+    (
+        "3. Process order over HTTP (PostgreSQL, 2 workers)",
+        "PUT /api/orders/{id} {process: true}, each pending order once",
+    ): "236 orders/s (p50 65.9 ms, p99 172.5 ms); 58% of 404 tx/s",
+    (
+        "8. Scale-out on one box (scenario 1)",
+        "1 worker vs 2 workers",
+    ): "233 vs 314 orders/s (p50 65.0 ms, p99 151.7 ms); x1.35",
+    (
+        "4. Bulk processing (PostgreSQL)",
+        "ordermill orders process --all-pending, 100,000 pending",
+    ): "2,369 orders/s (100,000 in 42 s); 587% of 404 tx/s (scenario 3)",
+    (
+        "5. Listing, 1,000,000 orders",
+        "GET /api/orders?customer_id=…&limit=50",
+    ): "p50 79.3 ms, p99 220.9 ms (190 req/s); x3.5 of GET /health p50 22.9 ms",
+    (
+        "5. Listing, 1,000,000 orders",
+        "GET /api/orders?status=pending&limit=50",
+    ): "p50 69.5 ms, p99 189.1 ms (220 req/s); x3.0 of GET /health p50 22.9 ms",
+    (
+        "7. Seeding (PostgreSQL)",
+        "ordermill seed --batch-size 20000",
+    ): "100,000 orders: 14,940 orders/s (6.7 s); 1,000,000 orders: 17,244 orders/s (58.0 s)",
+    (
+        "7. Export (PostgreSQL)",
+        "ordermill orders export --format csv -o FILE",
+    ): (
+        "100,000: 7.3 s, peak RSS 93 MiB; 1,000,000: 55.8 s (17,917 orders/s),"
+        " peak RSS 93 MiB; RSS -0%"
+    ),
+    (
+        "7. Export (PostgreSQL)",
+        "ordermill orders export --format jsonl -o FILE",
+    ): "100,000: 7.6 s, peak RSS 93 MiB",
+    (
+        "6. Embedded SQLite, 1 server process",
+        "place (POST /api/orders)",
+    ): "171 orders/s (p50 90.9 ms, p99 126.6 ms)",
+    (
+        "6. Embedded SQLite, 1 server process",
+        "process (PUT /api/orders/{id})",
+    ): "162 orders/s (p50 96.1 ms, p99 184.4 ms)",
+    (
+        "9. Delivery throughput, one worker (PostgreSQL)",
+        "3,000 order.created events to a loopback SMTP sink, concurrency 8",
+    ): "241 messages/s",
+    (
+        "9. Delivery throughput, one worker (PostgreSQL)",
+        "3,000 order.created events to a loopback webhook receiver, concurrency 8",
+    ): "220 messages/s",
+    (
+        "10. Commit to delivery at idle (PostgreSQL)",
+        "60 orders placed one by one, webhook, 1 worker (LISTEN)",
+    ): "p50 11 ms, p99 19 ms",
+    (
+        "11. The outbox keeps up (PostgreSQL, 2 server workers)",
+        "place at full rate, 2 `ordermill worker`s, an email and a webhook per order:"
+        " oldest undelivered event",
+    ): "at most 4.1 s old (medians of peaks 4.0 s); drained 2.7 s after the load",
+    (
+        "11. The outbox keeps up (PostgreSQL, 2 server workers)",
+        "place rate with the 2 workers delivering vs none running",
+    ): "180 vs 346 orders/s; 52%",
+    (
+        "12. Dashboard, 1,000,000 orders in 60 days (PostgreSQL)",
+        "sales per day, last 7 days (104,729 sales)",
+    ): "p50 48 ms, p99 68 ms (199 calls); x19.5 of without ix_orders_sales: p50 941 ms",
+    (
+        "12. Dashboard, 1,000,000 orders in 60 days (PostgreSQL)",
+        "top products, last 7 days (104,729 sales)",
+    ): "p50 639 ms, p99 837 ms (16 calls); x0.9 of without ix_orders_sales: p50 585 ms",
+    (
+        "12. Dashboard, 1,000,000 orders in 60 days (PostgreSQL)",
+        "sales per day, last 30 days (411,067 sales)",
+    ): "p50 204 ms, p99 263 ms (50 calls); x17.4 of without ix_orders_sales: p50 3,542 ms",
+    (
+        "12. Dashboard, 1,000,000 orders in 60 days (PostgreSQL)",
+        "top products, last 30 days (411,067 sales)",
+    ): "p50 866 ms, p99 1,169 ms (11 calls); x1.2 of without ix_orders_sales: p50 1,073 ms",
+    (
+        "12. Dashboard, 1,000,000 orders in 60 days (PostgreSQL)",
+        "sales per day, last 90 days (800,000 sales)",
+    ): "p50 356 ms, p99 448 ms (28 calls); x25.7 of without ix_orders_sales: p50 9,151 ms",
+    (
+        "12. Dashboard, 1,000,000 orders in 60 days (PostgreSQL)",
+        "top products, last 90 days (800,000 sales)",
+    ): "p50 1,395 ms, p99 1,616 ms (7 calls); x1.2 of without ix_orders_sales: p50 1,713 ms",
+    (
+        "12. Dashboard, 1,000,000 orders in 60 days (PostgreSQL)",
+        "orders waiting (counts per status)",
+    ): "p50 112 ms, p99 140 ms (90 calls)",
+    (
+        "12. Dashboard, 1,000,000 orders in 60 days (PostgreSQL)",
+        "low stock (10,000 products)",
+    ): "p50 5 ms, p99 8 ms (2195 calls)",
+    (
+        "12. Dashboard, 1,000,000 orders in 60 days (PostgreSQL)",
+        "GET /admin?period=30, the whole page, 1 client",
+    ): "p50 1,551 ms, p99 1,662 ms (7 calls)",
+    (
+        "12. Dashboard, 1,000,000 orders over 3 years (PostgreSQL)",
+        "sales per day, last 7 days (5,837 sales)",
+    ): "p50 7 ms, p99 11 ms (1341 calls)",
+    (
+        "12. Dashboard, 1,000,000 orders over 3 years (PostgreSQL)",
+        "top products, last 7 days (5,837 sales)",
+    ): "p50 87 ms, p99 129 ms (113 calls)",
+    (
+        "12. Dashboard, 1,000,000 orders over 3 years (PostgreSQL)",
+        "sales per day, last 30 days (22,902 sales)",
+    ): "p50 28 ms, p99 46 ms (350 calls)",
+    (
+        "12. Dashboard, 1,000,000 orders over 3 years (PostgreSQL)",
+        "top products, last 30 days (22,902 sales)",
+    ): "p50 160 ms, p99 205 ms (63 calls)",
+    (
+        "12. Dashboard, 1,000,000 orders over 3 years (PostgreSQL)",
+        "sales per day, last 90 days (67,763 sales)",
+    ): "p50 58 ms, p99 88 ms (170 calls)",
+    (
+        "12. Dashboard, 1,000,000 orders over 3 years (PostgreSQL)",
+        "top products, last 90 days (67,763 sales)",
+    ): "p50 595 ms, p99 719 ms (17 calls)",
+    (
+        "12. Dashboard, 1,000,000 orders over 3 years (PostgreSQL)",
+        "GET /admin?period=30, the whole page, 1 client",
+    ): "p50 309 ms, p99 360 ms (33 calls)",
+    # Scenario 13 was bench/pipeline.py alone then ("and the token cache" in the
+    # request pipeline table of docs/PERFORMANCE.md, 2026-12-02, medians of 3 runs of 10 s).
+    (
+        "13. Authenticated trivial request (SQLite, 1 server process)",
+        "GET /api/auth/whoami with a bearer token",
+    ): "3,008 req/s (0.30 ms server CPU/request); 61% of GET /bench/empty 4,562 req/s",
+    (
+        "13. Authenticated trivial request (PostgreSQL, 1 server process)",
+        "GET /api/auth/whoami with a bearer token",
+    ): "2,877 req/s (0.32 ms server CPU/request); 53% of GET /bench/empty 5,289 req/s",
+}
 
 
 def log(message: str) -> None:
@@ -268,11 +426,14 @@ class PgDatabases:
     admin_url: str
     created: list[str] = field(default_factory=list)
 
-    def create(self, purpose: str) -> str:
+    def create(self, purpose: str, template: str | None = None) -> str:
+        """A new database; a copy of the database at ``template`` if given (nothing may be
+        connected to it)."""
         name = f"bench_{purpose}_{uuid.uuid4().hex[:6]}"
+        copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
         admin = create_engine(driver_url(self.admin_url), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         admin.dispose()
         self.created.append(name)
         url = make_url(driver_url(self.admin_url)).set(database=name)
@@ -456,7 +617,6 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
-    process_ceiling: float | None = None  # scenario 3's, the target of scenario 4
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -468,7 +628,13 @@ def verdict(ok: bool) -> str:
 
 
 def ratio_row(
-    scenario: str, measure: str, app: list[float], ceiling: list[float], runs: int, extra: str = ""
+    scenario: str,
+    measure: str,
+    app: list[float],
+    ceiling: list[float],
+    runs: int,
+    extra: str,
+    ceiling_name: str,
 ) -> Row:
     app_m, ceiling_m = median(app), median(ceiling)
     ratio = app_m / ceiling_m if ceiling_m else 0.0
@@ -476,7 +642,7 @@ def ratio_row(
         scenario=scenario,
         measure=measure,
         figure=f"{app_m:,.0f} orders/s{extra}",
-        ceiling=f"{ceiling_m:,.0f} tx/s",
+        ceiling=f"{ceiling_name}: {ceiling_m:,.0f} tx/s",
         ratio=f"{ratio:.0%}",
         verdict=f"{verdict(ratio >= TARGET_RATIO)} (≥{TARGET_RATIO:.0%})",
         runs=str(runs),
@@ -505,6 +671,8 @@ def require_clean(results: list[HttpResult], label: str, allow_conflicts: bool =
 
 def postgres_writes(opts: Options, dbs: PgDatabases, report: Report) -> None:
     """Scenarios 1, 2, 3 and 8 on one PostgreSQL database."""
+    from references import Tally, counting, rows_row  # bench/references.py, beside this file
+
     customers, products = 1000, 10_000
     per_run = 40_000  # order ids each wrk run may process (scenario 3), far above its pace
     pgbench_orders = 200_000  # pending orders the process ceiling may take over all its runs
@@ -537,6 +705,7 @@ def postgres_writes(opts: Options, dbs: PgDatabases, report: Report) -> None:
         hot_ceiling: list[PgbenchResult] = []
         process_app: list[HttpResult] = []
         process_ceiling: list[PgbenchResult] = []
+        app_rows, ref_rows = Tally(), Tally()
         with serving(url, 2) as two, serving(url, 1) as one:
             for n in range(opts.runs):
                 log(f"writes: run {n + 1}/{opts.runs}")
@@ -545,12 +714,15 @@ def postgres_writes(opts: Options, dbs: PgDatabases, report: Report) -> None:
                 place_app[1].append(wrk(one, "place", opts.seconds, env, opts))
                 hot_ceiling.append(pgbench(url, "hot.sql", opts.seconds, hot_vars, opts))
                 hot_app.append(wrk(two, "hot", opts.seconds, env, opts))
-                process_ceiling.append(pgbench(url, "process.sql", opts.seconds, {}, opts))
+                with counting(engine, ref_rows):
+                    ref = pgbench(url, "process_ref.sql", opts.seconds, {}, opts)
+                process_ceiling.append(ref)
                 ids = {
                     "BENCH_FIRST_ID": str(n * per_run + 1),
                     "BENCH_LAST_ID": str((n + 1) * per_run),
                 }
-                process_app.append(wrk(two, "process", opts.seconds, {**env, **ids}, opts))
+                with counting(engine, app_rows):
+                    process_app.append(wrk(two, "process", opts.seconds, {**env, **ids}, opts))
         # Servers stopped: their backends have reported their statistics.
         time.sleep(1.5)
         new_deadlocks = deadlocks(engine) - deadlocks_before
@@ -574,6 +746,7 @@ def postgres_writes(opts: Options, dbs: PgDatabases, report: Report) -> None:
                 [r.tps for r in place_ceiling],
                 opts.runs,
                 latency(place_app[2]),
+                "place.sql",
             )
         )
         report.add(
@@ -584,6 +757,7 @@ def postgres_writes(opts: Options, dbs: PgDatabases, report: Report) -> None:
                 [r.tps for r in hot_ceiling],
                 opts.runs,
                 latency(hot_app),
+                "hot.sql",
             )
         )
         report.notes.append(
@@ -601,6 +775,12 @@ def postgres_writes(opts: Options, dbs: PgDatabases, report: Report) -> None:
                 [r.tps for r in process_ceiling],
                 opts.runs,
                 latency(process_app),
+                "process_ref.sql",
+            )
+        )
+        report.add(
+            rows_row(
+                "3. Rows written (PostgreSQL)", app_rows, ref_rows, "process_ref.sql", opts.runs
             )
         )
         one_m = median([r.rate for r in place_app[1]])
@@ -614,7 +794,6 @@ def postgres_writes(opts: Options, dbs: PgDatabases, report: Report) -> None:
                 runs=str(opts.runs),
             )
         )
-        report.process_ceiling = median([r.tps for r in process_ceiling])
     finally:
         engine.dispose()
         dbs.drop(url)
@@ -631,33 +810,10 @@ def bulk_and_export(opts: Options, dbs: PgDatabases, report: Report) -> dict[str
         seconds = seed(url, 1000, 10_000, n, 7)
         figures["seed_small"] = (n, seconds)
         prepare_for_writes(engine)
-        log("bulk: ordermill orders process --all-pending")
-        seconds, finished = bulk_process(url, opts.bulk_time_limit)
-        processed = int(scalar(engine, "SELECT count(*) FROM orders WHERE status = 'processed'"))
-        pending = int(scalar(engine, "SELECT count(*) FROM orders WHERE status = 'pending'"))
-        books = check_books(engine, "bulk processing")
-        if finished and (pending or processed != n):
-            raise BenchError(f"bulk processing processed {processed} of {n}, left {pending}")
-        if not finished:
-            report.notes.append(
-                f"Scenario 4 was stopped at its time limit ({opts.bulk_time_limit} s) after"
-                f" processing {processed:,} of {n:,} orders (committed batches of 500; the"
-                " batch in flight rolled back); the rate is over the orders it processed."
-            )
-        n = books.processed_orders
-        rate = n / seconds
-        ceiling = report.process_ceiling
-        report.add(
-            Row(
-                scenario="4. Bulk processing (PostgreSQL)",
-                measure=f"ordermill orders process --all-pending, {opts.bulk_orders:,} pending",
-                figure=f"{rate:,.0f} orders/s ({n:,} in {seconds:.0f} s)",
-                ceiling=f"{ceiling:,.0f} tx/s (scenario 3)" if ceiling else "-",
-                ratio=f"{rate / ceiling:.0%}" if ceiling else "-",
-                verdict=f"{verdict(rate >= ceiling)} (≥100%)" if ceiling else "-",
-                runs="1",
-            )
-        )
+        engine.dispose()  # the reference's copy is made from it: nothing may be connected
+        from references import bulk  # bench/references.py, beside this file
+
+        bulk(opts, dbs, report, url)
         figures["export_small"] = export_run(url, opts.bulk_orders, ("csv", "jsonl"))
     finally:
         engine.dispose()
@@ -714,7 +870,7 @@ def listing_and_large_export(
         execute(engine, "ANALYZE")
         token = admin_token(url)
         env = {"BENCH_TOKEN": token, "BENCH_CUSTOMERS": str(customers)}
-        modes = ("list_customer", "list_status", "health")
+        modes = ("list_customer", "list_status", "whoami")
         results: dict[str, list[HttpResult]] = {mode: [] for mode in modes}
         with serving(url, 2) as server:
             for r in range(opts.runs):
@@ -723,7 +879,7 @@ def listing_and_large_export(
                     results[mode].append(wrk(server, mode, opts.seconds, env, opts))
         for mode, found in results.items():
             require_clean(found, mode)
-        trivial = median([r.p50_ms for r in results["health"]])
+        trivial = median([r.p50_ms for r in results["whoami"]])
         for mode, label in (
             ("list_customer", "GET /api/orders?customer_id=…&limit=50"),
             ("list_status", "GET /api/orders?status=pending&limit=50"),
@@ -736,7 +892,7 @@ def listing_and_large_export(
                     scenario=f"5. Listing, {n:,} orders",
                     measure=label,
                     figure=f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({rps:,.0f} req/s)",
-                    ceiling=f"GET /health p50 {trivial:.1f} ms",
+                    ceiling=f"GET /api/auth/whoami p50 {trivial:.1f} ms",
                     ratio=f"x{p50 / trivial:.1f}",
                     verdict=f"{verdict(p50 <= LIST_FACTOR * trivial)} (≤ {LIST_FACTOR:.0f}x)",
                     runs=str(opts.runs),
@@ -802,6 +958,10 @@ def sqlite_writes(opts: Options, report: Report, pg_rows: dict[str, str]) -> Non
         seed(url, customers, products, opts.runs * per_run, 5)
         engine = create_engine(url)
         prepare_for_writes(engine)
+        engine.dispose()
+        loop_db = Path(tmp) / "loop.db"  # the reference's copy, before ordermill writes
+        with sqlite3.connect(f"{tmp}/bench.db") as source, sqlite3.connect(loop_db) as copy:
+            source.backup(copy)
         token = admin_token(url)
         env = {
             "BENCH_TOKEN": token,
@@ -823,6 +983,10 @@ def sqlite_writes(opts: Options, report: Report, pg_rows: dict[str, str]) -> Non
         require_clean(process, "sqlite process")
         check_books(engine, "SQLite writes")
         engine.dispose()
+        loop = [
+            placed_then_processed(loop_db, customers, products, opts.seconds, str(n))
+            for n in range(opts.runs)
+        ]
     for label, found, key in (
         ("place (POST /api/orders)", place, "place"),
         ("process (PUT /api/orders/{id})", process, "process"),
@@ -836,6 +1000,29 @@ def sqlite_writes(opts: Options, report: Report, pg_rows: dict[str, str]) -> Non
                 runs=str(opts.runs),
             )
         )
+    report.add(sqlite_versus_loop(place, process, loop, opts.runs))
+
+
+def sqlite_versus_loop(
+    place: list[HttpResult], process: list[HttpResult], loop: list[float], runs: int
+) -> Row:
+    """Orders placed and then processed: 1 / (1/place + 1/process) from the HTTP runs,
+    beside the plain sqlite3 loop doing both transactions; p99 the worse of the two."""
+    place_rate, process_rate = median([r.rate for r in place]), median([r.rate for r in process])
+    both = 1 / (1 / place_rate + 1 / process_rate)
+    p99 = max(median([r.p99_ms for r in place]), median([r.p99_ms for r in process]))
+    reference = median(loop)
+    ratio = both / reference
+    passed = ratio >= SQLITE_RATIO and p99 < SQLITE_P99_MS
+    return Row(
+        scenario="6. Embedded SQLite, 1 server process",
+        measure="orders placed then processed: 1 / (1/place + 1/process), worse p99",
+        figure=f"{both:,.0f} orders/s (p99 {p99:.1f} ms)",
+        ceiling=f"plain sqlite3 loop, same pragmas, one process: {reference:,.0f} orders/s",
+        ratio=f"{ratio:.0%}",
+        verdict=f"{verdict(passed)} (≥{SQLITE_RATIO:.0%}, p99 < {SQLITE_P99_MS:.0f} ms)",
+        runs=str(runs),
+    )
 
 
 # ---------------------------------------------------------------- output
@@ -863,16 +1050,20 @@ def render(report: Report, opts: Options, started: float, pg_version: str, wrk_v
         f"- Load: {opts.clients} concurrent clients, {opts.seconds} s per measurement, wrk with"
         f" {opts.wrk_threads} thread(s) and pgbench with {opts.pgbench_threads} (`-M prepared`),"
         " all on 127.0.0.1. Figures are medians of the runs shown.",
-        "- Ceiling: the same transaction run by pgbench on the same database in the same run;"
-        " ratio = ordermill ÷ ceiling.",
+        "- Ceiling / reference: measured on the same machine in the same run (the SQL by"
+        " pgbench or psql on the same database, a plain sqlite3 loop, an empty endpoint or"
+        " the authenticated trivial request on the same server); ratio = ordermill ÷ it.",
+        "- Before: the first round's figures (`make bench`, 2026-12-02), with their ratio and"
+        " what it was of then.",
         "",
-        "| scenario | what | ordermill | ceiling / reference | ratio | target | runs |",
-        "| --- | --- | ---: | ---: | ---: | --- | ---: |",
+        "| scenario | what | before | now | ceiling / reference | ratio | target | runs |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for row in report.rows:
+        before = BEFORE.get((row.scenario, row.measure), "-")
         lines.append(
-            f"| {row.scenario} | {row.measure} | {row.figure} | {row.ceiling} | {row.ratio}"
-            f" | {row.verdict} | {row.runs} |"
+            f"| {row.scenario} | {row.measure} | {before} | {row.figure} | {row.ceiling}"
+            f" | {row.ratio} | {row.verdict} | {row.runs} |"
         )
     lines += ["", *[f"- {note}" for note in report.notes], "", "Commands:", "", "```sh"]
     lines += report.commands
@@ -910,7 +1101,7 @@ def parse_args() -> Options:
     parser.add_argument("--list-orders", type=int, default=1_000_000)
     parser.add_argument(
         "--only",
-        default="writes,bulk,list,sqlite,notify,dashboard",
+        default="writes,bulk,list,sqlite,pipeline,notify,dashboard",
         help="scenario groups to run",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
@@ -935,7 +1126,7 @@ def parse_args() -> Options:
 def main() -> None:
     opts = parse_args()
     # Scenario 12 (the dashboard) alone needs neither load generator.
-    needed = ("wrk", "pgbench") if opts.only - {"dashboard"} else ()
+    needed = ("wrk", "pgbench", "psql") if opts.only - {"dashboard"} else ()
     for tool in needed:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is required (apt-get install {tool} / postgresql-client)")
@@ -943,15 +1134,20 @@ def main() -> None:
     report = Report()
     report.commands = [
         "ordermill serve --workers 2   # and --workers 1 for scenario 8; SQLite: --workers 1",
-        "# BENCH_MODE=place|hot|process|list_customer|list_status|health selects the requests",
+        "# BENCH_MODE=place|hot|process|list_customer|list_status|whoami selects the requests",
         f"wrk -t{opts.wrk_threads} -c{opts.clients} -d{opts.seconds}s --timeout 10s"
         " -s bench/wrk/ordermill.lua http://127.0.0.1:PORT",
         f"pgbench -n -M prepared -c{opts.clients} -j{opts.pgbench_threads} -T{opts.seconds}"
-        " -f bench/pgbench/{place,hot,process}.sql -D customers=1000 -D products=10000",
+        " -f bench/pgbench/{place,hot,process_ref}.sql -D customers=1000 -D products=10000",
         "ordermill seed --customers 1000 --products 10000 --orders 100000 --batch-size 20000",
         "ordermill orders process --all-pending --batch-size 500",
+        "psql -X -v ON_ERROR_STOP=1 -f bulk_ref.sql   # scenario 4's reference, on a copy"
+        " (CREATE DATABASE … TEMPLATE), from bench/references.py",
         "ordermill seed --customers 10000 --products 10000 --orders 1000000 --batch-size 20000",
         "/usr/bin/time -v ordermill orders export --format csv|jsonl -o FILE",
+        "# scenario 6's reference: bench/sqlite_loop.py in-process on a copy of the database",
+        "# scenario 13: uvicorn on bench/pipeline.py's app (ordermill's, plus GET /bench/empty),"
+        " wrk -t1 -c16",
         "ordermill worker --once --concurrency 8   # scenario 9; scenarios 10-11: ordermill worker",
         "# scenario 12: ordermill.services.reports in-process (bench/dashboard.py), and"
         " GET /admin?period=30 from ordermill serve --workers 1",
@@ -976,9 +1172,13 @@ def main() -> None:
         if "list" in only and small:
             listing_and_large_export(opts, dbs, report, small)
         if "sqlite" in only:
-            figures = {row.scenario[:2]: row.figure for row in report.rows}
+            figures = {row.scenario[:2]: row.figure for row in reversed(report.rows)}  # 1st
             pg_rows = {"place": figures.get("1.", "-"), "process": figures.get("3.", "-")}
             sqlite_writes(opts, report, pg_rows)
+        if "pipeline" in only:
+            from references import pipeline  # bench/references.py, beside this file
+
+            pipeline(opts, dbs, report)
         if "notify" in only:
             from notify import notifications  # bench/notify.py, beside this file
 
@@ -1001,4 +1201,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # bench/notify.py and the modules beside it import this one as `suite`: the same module.
+    sys.modules.setdefault("suite", sys.modules[__name__])
     main()

@@ -1,5 +1,6 @@
 -- Ceiling for placing-and-processing an order on the same three products (hot rows):
--- the statements of place.sql with one unit of each of products :h1 < :h2 < :h3.
+-- the statements of place.sql (with its outbox row) with one unit of each of products
+-- :h1 < :h2 < :h3.
 \set c random(1, :customers)
 BEGIN;
 UPDATE products SET stock = stock - 1 WHERE id = :h1 AND stock >= 1 RETURNING price AS u1, name AS n1, sku AS s1 \gset
@@ -13,4 +14,5 @@ INSERT INTO order_lines (order_id, product_id, product_name, sku, unit_price, qu
 \set neg -1 * :total
 UPDATE customers SET balance = balance - :total, updated = now() WHERE id = :c AND balance > 0 RETURNING balance AS bal \gset
 INSERT INTO ledger_entries (customer_id, at, kind, amount, balance_after, order_id, reason, actor) VALUES (:c, now(), 'charge', :neg, :bal, :oid, 'pgbench', 'pgbench');
+INSERT INTO outbox_events (type, order_id, data, created) VALUES ('order.created', :oid, '{}'::jsonb, now());
 END;

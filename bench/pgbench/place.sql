@@ -1,6 +1,7 @@
 -- Ceiling for placing an order: one transaction with the statements an order costs the
 -- database. Three random products (locked in id order), conditional stock updates, the
--- order, its three lines, the customer's balance and its ledger entry. Variables: customers, products.
+-- order, its three lines, the customer's balance and its ledger entry, and the outbox row
+-- every order writes for delivery (its `order.created` event). Variables: customers, products.
 \set c random(1, :customers)
 \set a random(1, :products)
 \set b random(1, :products)
@@ -26,4 +27,5 @@ INSERT INTO order_lines (order_id, product_id, product_name, sku, unit_price, qu
 \set neg -1 * :total
 UPDATE customers SET balance = balance - :total, updated = now() WHERE id = :c AND balance > 0 RETURNING balance AS bal \gset
 INSERT INTO ledger_entries (customer_id, at, kind, amount, balance_after, order_id, reason, actor) VALUES (:c, now(), 'charge', :neg, :bal, :oid, 'pgbench', 'pgbench');
+INSERT INTO outbox_events (type, order_id, data, created) VALUES ('order.created', :oid, '{}'::jsonb, now());
 END;

@@ -3,7 +3,9 @@
 -- customer and its lines (reading them), lock its products in id order, then one
 -- statement of data-modifying CTEs: take the stock, mark the order processed and paid,
 -- charge the customer, and record the ledger entry, the payment, the two timeline
--- events and the audit entry.
+-- events and the audit entry. The suite measures scenario 3 against process_ref.sql (the
+-- transaction written for the job); this one is for profiling ordermill's own statements
+-- (`pgbench -r`).
 SELECT nextval('bench_process_seq') AS oid \gset
 BEGIN;
 SELECT o.id, o.status, o.number, c.balance, l.id, l.product_id, l.quantity_ordered, l.unit_price FROM orders o JOIN customers c ON c.id = o.customer_id JOIN order_lines l ON l.order_id = o.id WHERE o.id = :oid ORDER BY l.id FOR NO KEY UPDATE OF o, c, l;

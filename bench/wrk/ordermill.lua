@@ -1,7 +1,7 @@
 -- wrk script for the ordermill benchmark suite (bench/suite.py).
 --
 -- Configured through environment variables:
---   BENCH_MODE       place | hot | process | list_customer | list_status | health
+--   BENCH_MODE       place | hot | process | list_customer | list_status | whoami | health
 --   BENCH_TOKEN      bearer token sent with every request
 --   BENCH_CUSTOMERS  customer ids are 1..N (place, hot, list_customer)
 --   BENCH_PRODUCTS   product ids are 1..N (place)
@@ -81,6 +81,8 @@ function request()
                         "&limit=50", headers)
    elseif mode == "list_status" then
       return wrk.format("GET", "/api/orders?status=pending&limit=50", headers)
+   elseif mode == "whoami" then
+      return wrk.format("GET", "/api/auth/whoami", headers)
    end
    return wrk.format("GET", "/health", headers)
 end
