@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import (
@@ -72,23 +72,29 @@ def merge_items(items: Iterable[ItemRequest]) -> dict[int, int]:
     return merged
 
 
+_READ_CATALOG = (  # built once: building it per order cost more than running it
+    select(
+        customers.c.id.label("customer_id"),
+        products.c.id,
+        products.c.name,
+        products.c.sku,
+        products.c.price,
+        products.c.stock,
+        products.c.active,
+    )
+    .select_from(
+        customers.outerjoin(products, products.c.id.in_(bindparam("product_ids", expanding=True)))
+    )
+    .where(customers.c.id == bindparam("customer_id"))
+)
+
+
 def read_catalog(session: Session, customer_id: int, product_ids: Sequence[int]) -> dict[int, Any]:
     """The products' snapshot (name, SKU, price, stock, whether sold) by id, checking
     that the customer exists, in one round trip."""
-    stmt = (
-        select(
-            customers.c.id.label("customer_id"),
-            products.c.id,
-            products.c.name,
-            products.c.sku,
-            products.c.price,
-            products.c.stock,
-            products.c.active,
-        )
-        .select_from(customers.outerjoin(products, products.c.id.in_(product_ids)))
-        .where(customers.c.id == customer_id)
-    )
-    rows = session.execute(stmt).all()
+    rows = session.execute(
+        _READ_CATALOG, {"customer_id": customer_id, "product_ids": list(product_ids)}
+    ).all()
     if not rows:
         raise customer_not_found(customer_id)
     return {row.id: row for row in rows if row.id is not None}

@@ -57,6 +57,13 @@ _charge = (
     .where(customers.c.id == bindparam("cid"))
     .values(balance=customers.c.balance - bindparam("amt"), updated=bindparam("now"))
 )
+# Statements built once: building them per call (``.values(**row)``) cost more than
+# running them.
+_insert_order = insert(orders).returning(orders.c.id)
+_insert_lines = insert(order_lines).returning(order_lines.c.id, sort_by_parameter_order=True)
+_set_number = (
+    update(orders).where(orders.c.id == bindparam("oid")).values(number=bindparam("number"))
+)
 _settle_line = (
     update(order_lines)
     .where(order_lines.c.id == bindparam("lid"))
@@ -163,21 +170,20 @@ def place(session: Session, plan: PlacePlan) -> OrderView:
     ]
     total = sum(v["line_total"] for v in line_values)
     order_id = session.execute(
-        insert(orders)
-        .values(
-            number=plan.placeholder,
-            customer_id=plan.customer_id,
-            status=OrderStatus.PENDING.value,
-            created=plan.now,
-            currency=plan.currency,
-            shipping_address=plan.shipping_address,
-            note=plan.note,
-            extra=plan.extra,
-            total=total,
-            paid=0,
-            refunded=0,
-        )
-        .returning(orders.c.id)
+        _insert_order,
+        {
+            "number": plan.placeholder,
+            "customer_id": plan.customer_id,
+            "status": OrderStatus.PENDING.value,
+            "created": plan.now,
+            "currency": plan.currency,
+            "shipping_address": plan.shipping_address,
+            "note": plan.note,
+            "extra": plan.extra,
+            "total": total,
+            "paid": 0,
+            "refunded": 0,
+        },
     ).scalar_one()
     created = {"customer_id": plan.customer_id, "total": total}
     write_journal(
@@ -193,12 +199,7 @@ def place(session: Session, plan: PlacePlan) -> OrderView:
     )
     for values in line_values:
         values["order_id"] = order_id
-    line_ids = list(
-        session.execute(
-            insert(order_lines).returning(order_lines.c.id, sort_by_parameter_order=True),
-            line_values,
-        ).scalars()
-    )
+    line_ids = list(session.execute(_insert_lines, line_values).scalars())
     return plan.placed(
         order_id,
         plan.placeholder,
@@ -223,5 +224,5 @@ def place(session: Session, plan: PlacePlan) -> OrderView:
 def assign_number(session: Session, order_id: int, year: int) -> str:
     """Take the year's next number and give it to the order."""
     number = format_order_number(year, allocate_order_numbers(session, year))
-    session.execute(update(orders).where(orders.c.id == order_id).values(number=number))
+    session.execute(_set_number, {"oid": order_id, "number": number})
     return number
