@@ -127,7 +127,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
     app.add_middleware(LimitRequestBody, max_bytes=settings.max_body_bytes)
-    for module in (auth, me, customers, products, carts, orders, workflow, users, webhooks):
+    # Matched in this order, one route after another: the busiest first.
+    for module in (auth, orders, me, carts, products, customers, workflow, users, webhooks):
         app.include_router(module.router)
 
     install_pages(app)
