@@ -32,6 +32,16 @@ def place_at_commit(session: Session, customer_id: int, *items: tuple[int, int])
     )
 
 
+def place_unnumbered(session: Session, customer_id: int, *items: tuple[int, int]) -> Any:
+    return order_service.place_order(
+        session,
+        customer_id=customer_id,
+        items=[order_service.ItemRequest(pid, qty) for pid, qty in items],
+        currency="USD",
+        numbered=False,
+    )
+
+
 def order_count(database: Database) -> int:
     with database.read() as session:
         return order_service.count_orders(session)
@@ -153,13 +163,7 @@ def test_an_open_unit_of_work_that_placed_at_commit_holds_no_lock_others_wait_fo
     def other() -> None:
         placed_by_slow.wait(WAIT)
         with database.write() as session:
-            order = order_service.place_order(
-                session,
-                customer_id=ada,
-                items=[order_service.ItemRequest(tea, 2)],
-                currency="USD",
-                numbered=False,
-            )
+            order = place_unnumbered(session, ada, (tea, 2))
             order_service.number_at_commit(session, order)
         numbers["other"] = order.number
         other_done.set()
@@ -182,14 +186,7 @@ def test_an_order_numbered_at_commit_after_processing_is_processed_and_numbered(
     tea = factories.product(database, price=5_00, stock=3)
 
     with database.write() as session:
-        order = order_service.place_order(
-            session,
-            customer_id=ada,
-            items=[order_service.ItemRequest(tea, 2)],
-            currency="USD",
-            numbered=False,
-        )
-        order = processing.process_order(session, order.id)
+        order = processing.process_order(session, place_unnumbered(session, ada, (tea, 2)).id)
         order_service.number_at_commit(session, order)
 
     assert order.number.endswith("-00001")
