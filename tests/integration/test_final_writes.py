@@ -5,19 +5,31 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ordermill import final_writes
 from ordermill.db import Database
+from ordermill.domain.orders import OrderStatus, Strategy
+from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import Code, Conflict, NotFound
 from ordermill.services import catalog, order_views, processing
 from ordermill.services import orders as order_service
+from ordermill.services.audit import SYSTEM
+from ordermill.services.plans import (
+    BalanceCharge,
+    Journal,
+    OrderProcessed,
+    ProcessPlan,
+    StockTake,
+)
 from ordermill.services.tables import order_counters, orders, outbox_events
+from ordermill.services.writers import postgres as postgres_writer
 from tests import factories
 
 WAIT = 10.0  # seconds a thread waits for the other before the test fails
@@ -274,3 +286,79 @@ def test_the_callback_may_read_and_refuse_when_its_statement_wrote_nothing(
 
     # The database is usable afterwards, on the same pool.
     factories.customer(database)
+
+
+# ---------------------------------------------------------------- processing at commit
+
+
+def test_processing_with_the_commit_writes_what_processing_at_once_writes(
+    database: Database,
+) -> None:
+    ada = factories.customer(database, balance=100_00)
+    tea = factories.product(database, price=5_00, stock=10)
+    first = factories.order(database, ada, (tea, 2))
+    second = factories.order(database, ada, (tea, 2))
+
+    with database.write() as session:
+        at_once = processing.process_order(session, first)
+    with database.write() as session:
+        with_commit = processing.process_order(session, second, at_commit=True)
+
+    assert factories.stock_of(database, tea) == 6
+    assert factories.balance_of(database, ada) == 80_00
+    assert (with_commit.status, with_commit.total, with_commit.paid) == (
+        at_once.status,
+        at_once.total,
+        at_once.paid,
+    )
+    with database.read() as session:
+        rows = {
+            order_id: [
+                session.execute(
+                    text(f"SELECT count(*) FROM {table} WHERE order_id = :id"), {"id": order_id}
+                ).scalar_one()
+                for table in ("ledger_entries", "payments", "order_events", "outbox_events")
+            ]
+            for order_id in (first, second)
+        }
+        stored = order_views.get_order(session, second)
+    assert rows[first] == rows[second]
+    assert stored.status == "processed"
+
+
+@pytest.mark.postgres_only
+def test_processing_writes_sent_with_the_commit_fail_whole_if_the_stock_moved_under_them(
+    pg_database: Database,
+) -> None:
+    """The statement checks itself, since nothing can be checked between it and the
+    commit: a stock take that no longer fits fails the transaction, and nothing of it
+    is written."""
+    database = pg_database
+    ada = factories.customer(database, balance=100_00)
+    tea = factories.product(database, price=5_00, stock=1)
+    order_id = factories.order(database, ada, (tea, 1))
+    plan = ProcessPlan(
+        now=datetime.now(UTC),
+        actor=SYSTEM,
+        strategy=Strategy.ADJUST,
+        flow=PaymentFlow.BALANCE,
+        stock_takes=(StockTake(tea, 5),),  # more than the shelf holds
+        line_adjustments=(),
+        orders=(OrderProcessed(order_id, OrderStatus.PROCESSED, 5_00, 5_00),),
+        charges=(BalanceCharge(ada, 5_00),),
+        ledger=(),
+        payments=(),
+        journal=Journal("order.processed", (), ()),
+    )
+
+    def write() -> None:
+        with database.write() as session:
+            postgres_writer.write_processed(session, plan, at_commit=True)
+
+    with pytest.raises(DBAPIError, match="division by zero"):
+        write()
+
+    assert factories.stock_of(database, tea) == 1
+    assert factories.balance_of(database, ada) == 100_00
+    with database.read() as session:
+        assert order_views.get_order(session, order_id).status == "pending"

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ordermill import plugins
 from ordermill.domain.orders import (
     DEFAULT_STRATEGY,
     LineToProcess,
@@ -63,12 +64,19 @@ def process_order(
     flow: PaymentFlow = PaymentFlow.BALANCE,
     now: datetime | None = None,
     actor: Actor = SYSTEM,
+    at_commit: bool = False,
 ) -> OrderView:
     """Process a pending order: settle the lines against the stock and take it; then,
     with flow ``balance``, charge the total to the customer's balance (``processed``),
     or with flow ``advance`` wait for the payment (``awaiting_payment``).
+
+    With ``at_commit`` the writes go with the commit of the caller's unit of work (one
+    round trip with it on PostgreSQL, see ``final_writes``): the caller writes nothing
+    after it but other last writes.
     """
-    outcome = process_orders(session, [order_id], strategy, flow=flow, now=now, actor=actor)
+    outcome = process_orders(
+        session, [order_id], strategy, flow=flow, now=now, actor=actor, at_commit=at_commit
+    )
     result = outcome[order_id]
     if isinstance(result, OrdermillError):
         raise result
@@ -83,6 +91,7 @@ def process_orders(
     flow: PaymentFlow = PaymentFlow.BALANCE,
     now: datetime | None = None,
     actor: Actor = SYSTEM,
+    at_commit: bool = False,
 ) -> dict[int, OrderView | OrdermillError]:
     """Process several orders at once, set-based: the processed order, or why not, per id.
 
@@ -94,8 +103,12 @@ def process_orders(
     """
     moment = now or utcnow()
     ids = sorted(set(order_ids))
+    # A post_transition hook sees the writes, in a savepoint: they can't wait for the commit.
+    at_commit = at_commit and not plugins.has("post_transition")
     return one_at_a_time(
-        session, ids, lambda batch: _process_set(session, batch, strategy, flow, moment, actor)
+        session,
+        ids,
+        lambda batch: _process_set(session, batch, strategy, flow, moment, actor, at_commit),
     )
 
 
@@ -106,6 +119,7 @@ def _process_set(
     flow: PaymentFlow,
     now: datetime,
     actor: Actor,
+    at_commit: bool = False,
 ) -> Results:
     claims = _claim_many(session, ids)
     results: Results = {
@@ -127,6 +141,7 @@ def _process_set(
     )
     stock, thresholds = _lock_products(session, product_ids)
     batch = _Batch(
+        at_commit=at_commit,
         strategy=strategy,
         flow=flow,
         now=now,
@@ -195,6 +210,7 @@ class _Batch:
     stock: dict[int, int]  # product id -> units left
     balances: dict[int, int]  # customer id -> balance left
     thresholds: dict[int, int | None]  # product id -> its own low-stock threshold
+    at_commit: bool = False  # the writes go with the unit of work's commit
     initial: dict[int, int] = field(default_factory=dict)  # product id -> stock when locked
     taken: dict[int, int] = field(default_factory=dict)  # product id -> units
     adjusted: list[LineAdjustment] = field(default_factory=list)
@@ -307,4 +323,4 @@ class _Batch:
                 ),
             ),
         )
-        writer_for(session).write_processed(session, plan)
+        writer_for(session).write_processed(session, plan, at_commit=self.at_commit)

@@ -19,8 +19,11 @@ from ordermill.services.writers import postgres, sqlite
 
 
 class Writer(Protocol):
-    def write_processed(self, session: Session, plan: ProcessPlan) -> None:
-        """Every write of a set of processed orders."""
+    def write_processed(
+        self, session: Session, plan: ProcessPlan, *, at_commit: bool = False
+    ) -> None:
+        """Every write of a set of processed orders (with the commit, if ``at_commit``
+        and the database has round trips to save)."""
 
     def place(self, session: Session, plan: PlacePlan) -> OrderView | None:
         """The new order (``None`` when a product or the customer is gone meanwhile)."""

@@ -83,10 +83,21 @@ WITH stock AS (
 SELECT count(*) FROM stock
 """
 )
+# The same, to go with the commit (``final_writes``): nothing can be checked after it, so
+# the statement itself fails, and the transaction with it, when a product's stock had
+# changed under its lock (1 / 0 is only evaluated then).
+_PROCESSED_AT_COMMIT_PG = text(
+    str(_PROCESSED_PG.text).replace(
+        "SELECT count(*) FROM stock",
+        "SELECT CASE WHEN count(*) = :takes THEN count(*) ELSE 1 / (count(*) - count(*)) END"
+        " FROM stock",
+    )
+)
 
 
-def write_processed(session: Session, plan: ProcessPlan) -> None:
-    """Every write of a set of processed orders, in one statement."""
+def write_processed(session: Session, plan: ProcessPlan, *, at_commit: bool = False) -> None:
+    """Every write of a set of processed orders, in one statement (sent with the commit
+    if ``at_commit``)."""
     actor = plan.actor
     journal = plan.journal
     params: dict[str, Any] = {
@@ -131,8 +142,15 @@ def write_processed(session: Session, plan: ProcessPlan) -> None:
         "o_pid": [row.product_id for row in journal.outbox],
         "o_data": [json.dumps(row.data) for row in journal.outbox],
     }
-    if session.execute(_PROCESSED_PG, params).scalar_one() != len(plan.stock_takes):
+    if at_commit:
+        params["takes"] = len(plan.stock_takes)
+        final_writes.at_commit(session, _PROCESSED_AT_COMMIT_PG, params, _written)
+    elif session.execute(_PROCESSED_PG, params).scalar_one() != len(plan.stock_takes):
         raise RuntimeError("stock changed under a lock while processing orders")
+
+
+def _written(_session: Session, _rows: Sequence[Any]) -> None:
+    """Nothing to read back: the statement checked itself."""
 
 
 # On PostgreSQL placing an order is one statement of data-modifying CTEs: read the

@@ -71,8 +71,9 @@ _settle_line = (
 )
 
 
-def write_processed(session: Session, plan: ProcessPlan) -> None:
-    """Every write of a set of processed orders, one statement per table."""
+def write_processed(session: Session, plan: ProcessPlan, *, at_commit: bool = False) -> None:
+    """Every write of a set of processed orders, one statement per table (at once even
+    with ``at_commit``: SQLite has no round trips to save)."""
     now = plan.now
     if plan.stock_takes:
         rows = [{"pid": t.product_id, "qty": t.quantity, "now": now} for t in plan.stock_takes]

@@ -96,8 +96,9 @@ def create_order(
     items = [order_service.ItemRequest(i.product_id, i.quantity) for i in body.items]
     actor = actor_of(writer)
 
-    def place(session: Session) -> order_views.OrderView:
-        """The order, unnumbered; processed in the same transaction if asked."""
+    def place(session: Session, *, at_commit: bool = False) -> order_views.OrderView:
+        """The order, unnumbered; processed in the same transaction if asked (its writes
+        with the commit if ``at_commit``)."""
         order = order_service.place_order(
             session, customer_id=body.customer_id, items=items, currency=settings.currency,
             shipping_address=body.shipping_address, note=body.note, extra=body.extra,
@@ -107,16 +108,17 @@ def create_order(
             return order
         return processing.process_order(
             session, order.id, body.strategy, flow=body.flow or settings.payment_flow,
-            actor=actor,
+            actor=actor, at_commit=at_commit,
         )  # fmt: skip
 
     if idempotency_key is None:
-        # The number (and, without processing, the whole order) goes with the commit:
-        # one round trip on PostgreSQL, the year's counter locked for no round trip to
-        # the client. The answer is written from the committed order.
+        # The last writes go with the commit (the processing's and the number, or the
+        # whole order): one round trip on PostgreSQL, the year's counter and the
+        # products locked for no round trip to the client. The answer is written from
+        # the committed order.
         with database.write() as session:
             if body.process:
-                order = place(session)
+                order = place(session, at_commit=True)
                 order_service.number_at_commit(session, order)
             else:
                 pending = order_service.place_order_at_commit(
@@ -177,15 +179,19 @@ def process_order(
         with database.read() as session:
             return json_response(order_public(order_views.get_order(session, order_id)))
 
-    def work(session: Session) -> Response:
-        view = processing.process_order(
-            session,
-            order_id,
-            body.strategy,
-            flow=body.flow or settings.payment_flow,
-            actor=actor_of(writer),
-        )
+    def process(session: Session, *, at_commit: bool = False) -> order_views.OrderView:
+        return processing.process_order(
+            session, order_id, body.strategy, flow=body.flow or settings.payment_flow,
+            actor=actor_of(writer), at_commit=at_commit,
+        )  # fmt: skip
+
+    if idempotency_key is None:  # the writes go with the commit, as when placing
+        with database.write() as session:
+            view = process(session, at_commit=True)
         return json_response(order_public(view))
+
+    def work(session: Session) -> Response:
+        return json_response(order_public(process(session)))
 
     return run_idempotent(
         database, request, idempotency_key, body.model_dump(mode="json"), work, owner=writer
