@@ -21,7 +21,6 @@ from ordermill.services import accounts
 from ordermill.services.accounts import ANONYMOUS, Principal
 from ordermill.services.audit import Actor
 from ordermill.token_cache import TokenCache
-from ordermill.web.deps import DatabaseDep
 
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="/api/auth/token",
@@ -31,11 +30,15 @@ oauth2_scheme = OAuth2PasswordBearer(
 
 
 async def get_principal(
-    request: Request,
-    database: DatabaseDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
     """The caller: anonymous without a token; a presented token must be valid (else 401)."""
+    return await principal_of(request, token)
+
+
+async def principal_of(request: Request, token: str | None) -> Principal:
+    """``get_principal``'s answer, for a dependency that needs no other (each dependency
+    FastAPI resolves costs every request that uses it)."""
     # Async, so a request without a token, or with one in the cache, never waits for a
     # thread; only the database lookup does.
     if not token:
@@ -45,6 +48,7 @@ async def get_principal(
     principal = tokens.get(digest)
     if principal is not None:
         return principal
+    database: Database = request.app.state.database
     return await run_in_threadpool(look_up, tokens, database, digest)
 
 
@@ -82,7 +86,10 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def requires(permission: Permission) -> Any:
     """A dependency that lets the call through only with ``permission``."""
 
-    async def check(principal: PrincipalDep) -> Principal:  # no I/O: no thread needed
+    async def check(  # no I/O on a cached token: no thread needed
+        request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+    ) -> Principal:
+        principal = await principal_of(request, token)
         if allows(principal.role, permission):
             return principal
         if principal.is_anonymous:

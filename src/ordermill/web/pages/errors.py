@@ -54,19 +54,20 @@ PAGE_HEADERS = {
 }
 
 
-def _under(path: str, prefixes: tuple[str, ...]) -> bool:
-    """``path`` is one of ``prefixes`` or below one (``/`` itself only, not below it)."""
-    return any(
-        path == prefix or (prefix != "/" and path.startswith(prefix + "/")) for prefix in prefixes
-    )
+class _Under:
+    """Whether a path is one of ``prefixes`` or below one (``/`` itself only, not below
+    it): one set lookup and one ``startswith``, as every request asks."""
+
+    def __init__(self, *prefixes: str) -> None:
+        self.exact = frozenset(prefixes)
+        self.below = tuple(prefix + "/" for prefix in prefixes if prefix != "/")
+
+    def __call__(self, path: str) -> bool:
+        return path in self.exact or path.startswith(self.below)
 
 
-def is_shop_path(path: str) -> bool:
-    return _under(path, SHOP_PREFIXES)
-
-
-def is_page_path(path: str) -> bool:
-    return _under(path, PAGE_PREFIXES) or is_shop_path(path)
+is_shop_path = _Under(*SHOP_PREFIXES)
+is_page_path = _Under(*PAGE_PREFIXES, *SHOP_PREFIXES)
 
 
 def wants_page(request: Request) -> bool:
