@@ -83,12 +83,13 @@ def _pipelined(session: Session, queued: list[_Final]) -> list[list[Any]]:
         raise DBAPIError.instance(sqls[0], None, exc, psycopg.Error) from exc
 
 
-_COMPILED: dict[tuple[int, str], str] = {}
+_COMPILED: dict[tuple[str, str], str] = {}
 
 
 def _compiled(statement: TextClause, dialect: Dialect) -> str:
-    """The statement in the driver's own parameter style (compiled once)."""
-    key = (id(statement), dialect.name)
+    """The statement in the driver's own parameter style (compiled once per text: keyed
+    by the text, not the object, whose id a later statement could reuse)."""
+    key = (statement.text, dialect.name)
     sql = _COMPILED.get(key)
     if sql is None:
         sql = _COMPILED[key] = str(statement.compile(dialect=dialect))
