@@ -7,7 +7,6 @@ import socket
 import threading
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -134,7 +133,7 @@ def test_a_subject_with_line_breaks_stays_one_header() -> None:
     message = _message()
     message.content["subject"] = "Hello\r\nBcc: evil@example.com"
 
-    mail = channel.build(message)
+    mail = message_from_bytes(channel.build(message), policy=policy.default)
 
     assert mail["Subject"] == "Hello Bcc: evil@example.com"
     assert mail["Bcc"] is None
@@ -179,7 +178,7 @@ def test_money_is_shown_in_the_orders_currency(minor: int, currency: str, shown:
     assert money(minor, currency) == shown
 
 
-def _mail() -> EmailMessage:
+def _mail() -> bytes:
     return EmailChannel(Settings(mail_from=STORE_FROM)).build(_message())
 
 

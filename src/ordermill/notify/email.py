@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +29,7 @@ from ordermill.notify.channels import (
     Outcome,
     Sent,
 )
+from ordermill.notify.email_mime import ascii_address, wire_form
 from ordermill.notify.email_render import Renderer, mail_domain, one_line
 from ordermill.notify.email_smtp import SmtpSender, SmtpTarget
 
@@ -96,21 +93,19 @@ class EmailChannel:
         """The same for every attempt at one delivery."""
         return f"<ordermill.{message.event_id}.{message.id}@{self.domain}>"
 
-    def build(self, message: Message) -> EmailMessage:
-        """The RFC 5322 message: text and HTML alternatives, headers safe from user text."""
+    def build(self, message: Message) -> bytes:
+        """The RFC 5322 message as sent: text and HTML alternatives, headers safe from
+        user text (``email_mime``)."""
         content = message.content
-        mail = EmailMessage()
-        mail["From"] = self.settings.mail_from
-        mail["To"] = Address(
-            display_name=one_line(str(content.get("to_name") or "")),
-            addr_spec=message.recipient,
+        return wire_form(
+            mail_from=self.settings.mail_from,
+            to_name=one_line(str(content.get("to_name") or "")),
+            to=message.recipient,
+            subject=one_line(str(content["subject"])),
+            message_id=self.message_id(message),
+            text=str(content["text"]),
+            html=str(content["html"]),
         )
-        mail["Subject"] = one_line(str(content["subject"]))
-        mail["Date"] = formatdate(localtime=False, usegmt=True)
-        mail["Message-ID"] = self.message_id(message)
-        mail.set_content(str(content["text"]))
-        mail.add_alternative(str(content["html"]), subtype="html")
-        return mail
 
     def send(self, message: Message) -> Outcome:
         try:
@@ -118,7 +113,7 @@ class EmailChannel:
         except (KeyError, ValueError, TypeError) as exc:
             return Failed(f"could not build the message: {type(exc).__name__}: {exc}")
         if self.smtp is not None:
-            return self.smtp.send(mail, self.settings.mail_from, message.recipient)
+            return self.smtp.send(mail, self.settings.mail_from, ascii_address(message.recipient))
         return self.write_file(message, mail)
 
     def close(self) -> None:
@@ -131,7 +126,7 @@ class EmailChannel:
         name = f"{created:%Y%m%dT%H%M%S}-{message.event_id}-{message.id}.eml"
         return Path(self.settings.mail_dir).resolve() / name
 
-    def write_file(self, message: Message, mail: EmailMessage) -> Outcome:
+    def write_file(self, message: Message, mail: bytes) -> Outcome:
         """The message as an ``.eml`` file, written whole or not at all (a resend of the
         same delivery replaces the same file)."""
         path = self.file_path(message)
@@ -140,7 +135,7 @@ class EmailChannel:
             fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".eml.tmp")
             try:
                 with os.fdopen(fd, "wb") as out:
-                    out.write(mail.as_bytes(policy=SMTP_POLICY))
+                    out.write(mail)
                 os.replace(temp, path)
             except BaseException:
                 Path(temp).unlink(missing_ok=True)

@@ -13,7 +13,6 @@ import smtplib
 import ssl
 import threading
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.utils import parseaddr
 from urllib.parse import unquote, urlsplit
 
@@ -86,7 +85,7 @@ class SmtpTarget:
             raise
         return server
 
-    def send(self, mail: EmailMessage, mail_from: str, recipient: str) -> Outcome:
+    def send(self, mail: bytes, mail_from: str, recipient: str) -> Outcome:
         """Hand ``mail`` over on a connection of its own; never raises for the server's sake."""
         sender = SmtpSender(self)
         try:
@@ -109,7 +108,7 @@ class SmtpSender:
         self._lock = threading.Lock()
         self._open: list[smtplib.SMTP] = []
 
-    def send(self, mail: EmailMessage, mail_from: str, recipient: str) -> Outcome:
+    def send(self, mail: bytes, mail_from: str, recipient: str) -> Outcome:
         sender = parseaddr(mail_from)[1]
         where = self.target.where
         server: smtplib.SMTP | None = getattr(self._local, "server", None)
@@ -120,7 +119,7 @@ class SmtpSender:
                 except (OSError, smtplib.SMTPException) as exc:
                     return _outcome(exc, f"could not connect to {where}", self.target.timeout)
             try:
-                server.send_message(mail, from_addr=sender, to_addrs=[recipient])
+                server.sendmail(sender, [recipient], mail)
                 return Sent(response_code=250)
             except smtplib.SMTPServerDisconnected as exc:
                 self._drop(server)

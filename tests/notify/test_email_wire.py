@@ -1,0 +1,89 @@
+"""An email's wire form: what a mail client reads back from the bytes ordermill sends,
+whatever the customer's name, the subject or the store's name hold."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+
+from ordermill.notify.email_mime import wire_form
+
+
+def _wire(**overrides: str) -> bytes:
+    fields = {
+        "mail_from": "Pâtisserie Zoë <orders@cakes.example>",
+        "to_name": "Zoë Müller",
+        "to": "zoe@example.com",
+        "subject": "Votre commande 2026-00001 est prête ✓",
+        "message_id": "<ordermill.3.7@cakes.example>",
+        "text": "Bonjour Zoë,\n\n=_ordermill_ and =3D stay as written.\n" + "x" * 200,
+        "html": "<p>Bonjour Zoë &amp; co</p>",
+    }
+    fields.update(overrides)
+    return wire_form(**fields)
+
+
+def _read(raw: bytes) -> EmailMessage:
+    return message_from_bytes(raw, policy=policy.default)
+
+
+def _lines(content: str) -> str:
+    return content.replace("\r\n", "\n")  # as a mail client shows it
+
+
+def test_names_and_subjects_outside_ascii_read_back_as_written() -> None:
+    raw = _wire()
+    mail = _read(raw)
+
+    assert raw.isascii()  # 7-bit clean: encoded words and quoted-printable
+    assert mail["From"] == "Pâtisserie Zoë <orders@cakes.example>"
+    assert mail["To"] == "Zoë Müller <zoe@example.com>"
+    assert mail["Subject"] == "Votre commande 2026-00001 est prête ✓"
+    assert mail["Message-ID"] == "<ordermill.3.7@cakes.example>"
+    assert mail["Date"] is not None
+
+
+def test_both_bodies_read_back_exactly_even_text_that_looks_like_the_boundary() -> None:
+    mail = _read(_wire())
+
+    text = mail.get_body(preferencelist=("plain",))
+    html = mail.get_body(preferencelist=("html",))
+    assert text is not None
+    assert html is not None
+    assert (
+        _lines(text.get_content())
+        == "Bonjour Zoë,\n\n=_ordermill_ and =3D stay as written.\n" + "x" * 200
+    )
+    assert _lines(html.get_content()) == "<p>Bonjour Zoë &amp; co</p>"
+    assert [part.get_content_type() for part in mail.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_every_line_ends_in_crlf_and_none_is_longer_than_smtp_allows() -> None:
+    subject = ("A long subject " * 20).strip()
+    raw = _wire(subject=subject)
+    lines = raw.split(b"\r\n")
+
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in lines) <= 998
+    assert _read(raw)["Subject"] == subject
+
+
+def test_a_domain_outside_ascii_is_sent_in_its_idna_form() -> None:
+    mail = _read(_wire(to="zoe@bäckerei.example"))
+
+    assert mail["To"].addresses[0].addr_spec == "zoe@xn--bckerei-5wa.example"
+
+
+@pytest.mark.parametrize("address", ["zoë@example.com", "no-at-sign", "a b@example.com", "@x"])
+def test_an_address_that_cannot_go_out_without_smtputf8_is_refused(address: str) -> None:
+    with pytest.raises(ValueError, match="not an address"):
+        _wire(to=address)
+
+
+def test_a_name_cannot_smuggle_a_header_in() -> None:
+    mail = _read(_wire(to_name='Eve" <eve@evil.example>, "x'))
+
+    assert [a.addr_spec for a in mail["To"].addresses] == ["zoe@example.com"]
+    assert mail["Bcc"] is None
