@@ -8,13 +8,14 @@ resolving what a person types ("42" or "2026-00042") to one order.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import OrderStatus, format_order_number, parse_order_number
@@ -222,19 +223,32 @@ def attach_lines(session: Session, views: list[OrderView]) -> list[OrderView]:
 # ---------------------------------------------------------------- loading by id
 
 
-def _with_lines(ids: Sequence[int], *, balance: bool) -> Select[Any]:
+@functools.cache
+def _with_lines(*, one: bool, balance: bool, lock: tuple[str, ...] = ()) -> Select[Any]:
+    """Orders joined to their lines (and with ``balance`` their customers' balances) by
+    id: ``:order_id`` when ``one``, else the expanding ``:order_ids``; locking the
+    tables named in ``lock``. Built once per shape: building and hashing a statement of
+    this many columns costs more than running it on SQLite."""
     prefixed = [column.label(f"l_{column.name}") for column in line_columns()]
     joined = orders.join(order_lines, order_lines.c.order_id == orders.c.id)
     extra: list[Any] = []
     if balance:
         joined = joined.join(customers, customers.c.id == orders.c.customer_id)
         extra = [customers.c.balance]
-    return (
+    stmt = (
         select(*order_columns(), *extra, *prefixed)
         .select_from(joined)
-        .where(orders.c.id.in_(list(ids)) if len(ids) != 1 else orders.c.id == ids[0])
+        .where(
+            orders.c.id == bindparam("order_id")
+            if one
+            else orders.c.id.in_(bindparam("order_ids", expanding=True))
+        )
         .order_by(orders.c.id, order_lines.c.id)
     )
+    if lock:
+        tables = {table.name: table for table in (orders, customers, order_lines)}
+        stmt = stmt.with_for_update(of=[tables[name] for name in lock], key_share=True)
+    return stmt
 
 
 def _group(rows: Iterable[Any]) -> dict[int, OrderView]:
@@ -258,10 +272,8 @@ def load_orders(
     """
     if not ids:
         return {}
-    stmt = _with_lines(ids, balance=False)
-    if lock:
-        stmt = stmt.with_for_update(of=[orders, order_lines], key_share=True)
-    return _group(session.execute(stmt))
+    stmt = _with_lines(one=False, balance=False, lock=("orders", "order_lines") if lock else ())
+    return _group(session.execute(stmt, {"order_ids": list(ids)}))
 
 
 def load_order_with_balance(
@@ -270,11 +282,13 @@ def load_order_with_balance(
     """One order with its lines and its customer's balance, in one statement (``None``
     when there is no such order); ``lock`` locks the order and its lines, and with
     ``lock_customer`` the customer too, in the lock order every writer uses."""
-    stmt = _with_lines([order_id], balance=True)
+    locked: tuple[str, ...] = ()
     if lock:
-        locked = [orders, customers, order_lines] if lock_customer else [orders, order_lines]
-        stmt = stmt.with_for_update(of=locked, key_share=True)
-    rows = session.execute(stmt).all()
+        locked = (
+            ("orders", "customers", "order_lines") if lock_customer else ("orders", "order_lines")
+        )
+    stmt = _with_lines(one=True, balance=True, lock=locked)
+    rows = session.execute(stmt, {"order_id": order_id}).all()
     if not rows:
         return None
     return _group(rows)[order_id], int(rows[0].balance)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ordermill import plugins
@@ -190,13 +190,16 @@ def _lock_products(
     """Lock the products in id order: their stock, and their low-stock thresholds."""
     if not product_ids:
         return {}, {}
-    rows = session.execute(
-        select(products.c.id, products.c.stock, products.c.low_stock_threshold)
-        .where(products.c.id.in_(product_ids))
-        .order_by(products.c.id)
-        .with_for_update(key_share=True)
-    ).all()
+    rows = session.execute(_LOCK_PRODUCTS, {"ids": product_ids}).all()
     return {row[0]: row[1] for row in rows}, {row[0]: row[2] for row in rows}
+
+
+_LOCK_PRODUCTS = (
+    select(products.c.id, products.c.stock, products.c.low_stock_threshold)
+    .where(products.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(products.c.id)
+    .with_for_update(key_share=True)
+)
 
 
 @dataclass(slots=True)
