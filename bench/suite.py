@@ -734,6 +734,12 @@ def listing_and_large_export(
                     results[mode].append(wrk(server, mode, opts.seconds, env, opts))
         for mode, found in results.items():
             require_clean(found, mode)
+        # The same pages' SQL alone, by pgbench with as many clients: what the database
+        # takes before any Python (once: the listing's target is against whoami).
+        alone = {
+            mode: pgbench(url, f"{mode}.sql", opts.seconds, {"customers": customers}, opts)
+            for mode in ("list_customer", "list_status")
+        }
         trivial = median([r.p50_ms for r in results["whoami"]])
         for mode, label in (
             ("list_customer", "GET /api/orders?customer_id=…&limit=50"),
@@ -751,6 +757,18 @@ def listing_and_large_export(
                     ratio=f"x{p50 / trivial:.1f}",
                     verdict=f"{verdict(p50 <= LIST_FACTOR * trivial)} (≤ {LIST_FACTOR:.0f}x)",
                     runs=str(opts.runs),
+                )
+            )
+            sql = alone[mode]
+            report.add(
+                Row(
+                    scenario=f"5. Listing, {n:,} orders",
+                    measure=f"the same pages' SQL alone: pgbench {mode}.sql, {opts.clients}"
+                    " clients",
+                    figure=f"{sql.tps:,.0f} pages/s, latency average {sql.latency_ms:.1f} ms",
+                    ceiling=f"GET /api/auth/whoami p50 {trivial:.1f} ms",
+                    ratio=f"x{sql.latency_ms / trivial:.1f}",
+                    runs="1",
                 )
             )
         small_n, small_s = small["seed_small"]
@@ -999,6 +1017,8 @@ def main() -> None:
         "psql -X -v ON_ERROR_STOP=1 -f bulk_ref.sql   # scenario 4's reference, on a copy"
         " (CREATE DATABASE … TEMPLATE), from bench/references.py",
         "ordermill seed --customers 10000 --products 10000 --orders 1000000 --batch-size 20000",
+        f"pgbench -n -M prepared -c{opts.clients} -j{opts.pgbench_threads} -T{opts.seconds}"
+        " -f bench/pgbench/list_{customer,status}.sql -D customers=10000   # scenario 5's SQL",
         "/usr/bin/time -v ordermill orders export --format csv|jsonl -o FILE",
         "# scenario 6's reference: bench/sqlite_loop.py in-process on a copy of the database",
         "# scenario 13: uvicorn on bench/pipeline.py's app (ordermill's, plus GET /bench/empty),"
