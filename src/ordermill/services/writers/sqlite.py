@@ -1,11 +1,14 @@
-"""The SQLite writer: each plan as Core statements, one ``executemany`` per table.
+"""The SQLite writer: each plan as one ``executemany`` per table.
 
 SQLite has no data-modifying CTEs, and being in-process it pays no round trip per
-statement. The values are the plan's, bound as parameters, as on PostgreSQL.
+statement. The values are the plan's, bound as parameters, as on PostgreSQL. The writes
+of processing and every journal run on the driver's cursor (``sqlite_raw``), where
+SQLAlchemy's execution of a statement cost more than SQLite's.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
@@ -13,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ordermill.domain.events import EventType
 from ordermill.domain.orders import OrderStatus, format_order_number
+from ordermill.services.audit import Actor
 from ordermill.services.numbering import allocate_order_numbers
 from ordermill.services.order_views import LineView, OrderView
 from ordermill.services.plans import (
@@ -26,37 +30,19 @@ from ordermill.services.plans import (
     ProcessPlan,
 )
 from ordermill.services.tables import (
+    audit_log,
     customers,
     ledger_entries,
+    order_events,
     order_lines,
     orders,
+    outbox_events,
     payments,
     products,
 )
-from ordermill.services.writers.core import write_journal
+from ordermill.services.timeline import Visibility
+from ordermill.services.writers.sqlite_raw import Raw, insert_into
 
-_take_stock = (
-    update(products)
-    .where(products.c.id == bindparam("pid"), products.c.stock >= bindparam("qty"))
-    .values(stock=products.c.stock - bindparam("qty"), updated=bindparam("now"))
-)
-_mark_processed = (
-    update(orders)
-    .where(orders.c.id == bindparam("oid"))
-    .values(
-        status=bindparam("st"),
-        processed=bindparam("now"),
-        strategy=bindparam("strat"),
-        total=bindparam("tot"),
-        payment_flow=bindparam("flw"),
-        paid=bindparam("pd"),
-    )
-)
-_charge = (
-    update(customers)
-    .where(customers.c.id == bindparam("cid"))
-    .values(balance=customers.c.balance - bindparam("amt"), updated=bindparam("now"))
-)
 # Statements built once: building them per call (``.values(**row)``) cost more than
 # running them.
 _insert_order = insert(orders).returning(orders.c.id)
@@ -64,84 +50,120 @@ _insert_lines = insert(order_lines).returning(order_lines.c.id, sort_by_paramete
 _set_number = (
     update(orders).where(orders.c.id == bindparam("oid")).values(number=bindparam("number"))
 )
-_settle_line = (
-    update(order_lines)
-    .where(order_lines.c.id == bindparam("lid"))
-    .values(quantity=bindparam("qty"), line_total=bindparam("total"))
-)
 
 
 def write_processed(session: Session, plan: ProcessPlan, *, at_commit: bool = False) -> None:
-    """Every write of a set of processed orders, one statement per table (at once even
-    with ``at_commit``: SQLite has no round trips to save)."""
+    """Every write of a set of processed orders, one ``executemany`` per table on the
+    driver's cursor (at once even with ``at_commit``: SQLite has no round trips to save)."""
     now = plan.now
     if plan.stock_takes:
-        rows = [{"pid": t.product_id, "qty": t.quantity, "now": now} for t in plan.stock_takes]
-        if session.execute(_take_stock, rows).rowcount != len(rows):  # type: ignore[attr-defined]
+        rows = [(t.quantity, now, t.product_id, t.quantity) for t in plan.stock_takes]
+        if _TAKE_STOCK.run(session, rows) != len(rows):
             raise RuntimeError("stock changed under a lock while processing orders")
     if plan.line_adjustments:
-        session.execute(
-            _settle_line,
-            [
-                {"lid": a.line_id, "qty": a.quantity, "total": a.line_total}
-                for a in plan.line_adjustments
-            ],
+        _SETTLE_LINE.run(
+            session, [(a.quantity, a.line_total, a.line_id) for a in plan.line_adjustments]
         )
     if plan.orders:
-        session.execute(
-            _mark_processed,
+        strategy, flow = plan.strategy.value, plan.flow.value
+        _MARK_PROCESSED.run(
+            session,
             [
-                {
-                    "oid": o.order_id,
-                    "st": o.status.value,
-                    "tot": o.total,
-                    "pd": o.paid,
-                    "now": now,
-                    "strat": plan.strategy.value,
-                    "flw": plan.flow.value,
-                }
+                (o.status.value, now, strategy, o.total, flow, o.paid, o.order_id)
                 for o in plan.orders
             ],
         )
     if plan.charges:
-        session.execute(
-            _charge, [{"cid": c.customer_id, "amt": c.amount, "now": now} for c in plan.charges]
-        )
+        _CHARGE.run(session, [(c.amount, now, c.customer_id) for c in plan.charges])
     actor = plan.actor.label
     if plan.ledger:
-        session.execute(
-            insert(ledger_entries),
+        _LEDGER.run(
+            session,
             [
-                {
-                    "customer_id": e.customer_id,
-                    "at": now,
-                    "kind": e.kind.value,
-                    "amount": e.amount,
-                    "balance_after": e.balance_after,
-                    "order_id": e.order_id,
-                    "reason": e.reason,
-                    "actor": actor,
-                }
+                (
+                    e.customer_id,
+                    now,
+                    e.kind.value,
+                    e.amount,
+                    e.balance_after,
+                    e.order_id,
+                    e.reason,
+                    actor,
+                )
                 for e in plan.ledger
             ],
         )
     if plan.payments:
-        session.execute(
-            insert(payments),
+        _PAYMENTS.run(
+            session,
             [
-                {
-                    "order_id": p.order_id,
-                    "at": now,
-                    "amount": p.amount,
-                    "credited": p.credited,
-                    "method": p.method,
-                    "reference": p.reference,
-                    "actor": actor,
-                }
+                (p.order_id, now, p.amount, p.credited, p.method, p.reference, actor)
                 for p in plan.payments
             ],
         )
     write_journal(session, plan.journal, plan.actor, now)
+
+
+def write_journal(session: Session, journal: Journal, actor: Actor, now: datetime) -> None:
+    """``writers.core.write_journal`` on the driver's cursor: the timeline events, audit
+    entries and outbox events, one ``executemany`` per table."""
+    label = actor.label
+    if journal.events:
+        _EVENTS.run(
+            session,
+            [(e.order_id, now, e.kind, label, CUSTOMER, e.detail) for e in journal.events],
+        )
+    if journal.audits:
+        _AUDIT.run(
+            session,
+            [
+                (
+                    now,
+                    label,
+                    actor.user_id,
+                    actor.token_id,
+                    journal.action,
+                    "order",
+                    a.order_id,
+                    a.detail or {},
+                )
+                for a in journal.audits
+            ],
+        )
+    if journal.outbox:
+        _OUTBOX.run(
+            session, [(o.type, o.order_id, o.product_id, o.data, now) for o in journal.outbox]
+        )
+
+
+CUSTOMER = Visibility.CUSTOMER.value
+_TAKE_STOCK = Raw(
+    "UPDATE products SET stock = stock - ?, updated = ? WHERE id = ? AND stock >= ?",
+    (None, products.c.updated, None, None),
+)
+_SETTLE_LINE = Raw("UPDATE order_lines SET quantity = ?, line_total = ? WHERE id = ?", (None,) * 3)
+_MARK_PROCESSED = Raw(
+    "UPDATE orders SET status = ?, processed = ?, strategy = ?, total = ?, payment_flow = ?,"
+    " paid = ? WHERE id = ?",
+    (None, orders.c.processed, None, None, None, None, None),
+)
+_CHARGE = Raw(
+    "UPDATE customers SET balance = balance - ?, updated = ? WHERE id = ?",
+    (None, customers.c.updated, None),
+)
+_LEDGER = insert_into(
+    ledger_entries,
+    "customer_id", "at", "kind", "amount", "balance_after", "order_id", "reason", "actor",
+)  # fmt: skip
+_PAYMENTS = insert_into(
+    payments, "order_id", "at", "amount", "credited", "method", "reference", "actor"
+)
+_EVENTS = insert_into(order_events, "order_id", "at", "kind", "actor", "visibility", "detail")
+_AUDIT = insert_into(
+    audit_log,
+    "at", "actor", "user_id", "token_id", "action", "entity", "entity_id", "detail",
+)  # fmt: skip
+_OUTBOX = insert_into(outbox_events, "type", "order_id", "product_id", "data", "created")
 
 
 def place(session: Session, plan: PlacePlan) -> OrderView:
