@@ -132,6 +132,12 @@ def database(
 
 
 @pytest.fixture
+def sqlite_database(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    """A fresh, migrated SQLite database, for what only SQLite does."""
+    yield from _open_database("sqlite", tmp_path, sqlite_template, None, None)
+
+
+@pytest.fixture
 def pg_database(
     request: pytest.FixtureRequest,
     tmp_path: Path,

@@ -3,16 +3,12 @@ have stored, and fail as SQLAlchemy's statements fail."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.services.tables import outbox_events
 from ordermill.services.writers.sqlite_raw import insert_into
@@ -20,30 +16,20 @@ from ordermill.services.writers.sqlite_raw import insert_into
 OUTBOX = insert_into(outbox_events, "type", "order_id", "product_id", "data", "created")
 
 
-@pytest.fixture
-def sqlite_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
-    path = tmp_path / "raw.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    database = Database(url, Settings(database_url=url))
-    yield database
-    database.dispose()
-
-
 @pytest.mark.parametrize("microsecond", [0, 123456])  # SQLAlchemy writes .000000 too
 def test_a_row_written_on_the_drivers_cursor_is_stored_as_sqlalchemy_stores_it(
-    sqlite_db: Database, microsecond: int
+    sqlite_database: Database, microsecond: int
 ) -> None:
     when = datetime(2026, 12, 3, 9, 30, 5, microsecond, tzinfo=timezone(timedelta(hours=2)))
     data = {"note": 'Zoë\'s "cake" ✓', "lines": [1, 2], "nested": {"a": None}}
-    with sqlite_db.write() as session:
+    with sqlite_database.write() as session:
         OUTBOX.run(session, [("product.low_stock", None, None, data, when)])
         session.execute(
             insert(outbox_events),
             {"type": "product.low_stock", "order_id": None, "data": data, "created": when},
         )
 
-    with sqlite_db.read() as session:
+    with sqlite_database.read() as session:
         stored = session.execute(
             text("SELECT type, order_id, product_id, data, created FROM outbox_events ORDER BY id")
         ).all()
@@ -53,22 +39,22 @@ def test_a_row_written_on_the_drivers_cursor_is_stored_as_sqlalchemy_stores_it(
 
 
 def test_a_driver_error_comes_out_as_sqlalchemys_and_nothing_is_written(
-    sqlite_db: Database,
+    sqlite_database: Database,
 ) -> None:
     now = datetime.now(UTC)
     rows = [("product.low_stock", None, None, {}, now), (None, None, None, {}, now)]
-    with pytest.raises(IntegrityError, match="NOT NULL"), sqlite_db.write() as session:
+    with pytest.raises(IntegrityError, match="NOT NULL"), sqlite_database.write() as session:
         OUTBOX.run(session, rows)  # the second event has no type
 
-    with sqlite_db.read() as session:
+    with sqlite_database.read() as session:
         assert session.execute(text("SELECT count(*) FROM outbox_events")).scalar_one() == 0
 
 
 def test_the_count_of_changed_rows_adds_up_over_every_row_of_parameters(
-    sqlite_db: Database,
+    sqlite_database: Database,
 ) -> None:
     now = datetime.now(UTC)
-    with sqlite_db.write() as session:
+    with sqlite_database.write() as session:
         written = OUTBOX.run(session, [("product.low_stock", None, None, {}, now)] * 3)
 
     assert written == 3

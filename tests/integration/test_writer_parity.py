@@ -9,16 +9,12 @@ must then be equal, timestamps included.
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Table, insert, select
 
-from ordermill.config import Settings
 from ordermill.db import Database
 from ordermill.domain.orders import ProcessingFailed, Strategy
 from ordermill.domain.workflow import PaymentFlow
@@ -61,16 +57,6 @@ TABLES: tuple[Table, ...] = (
 
 def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
-
-
-@pytest.fixture
-def sqlite_database(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
-    path = tmp_path / "parity.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    database = Database(url, Settings(database_url=url))
-    yield database
-    database.dispose()
 
 
 def seed(database: Database) -> None:
