@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import Select, Table, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import OrderStatus, format_order_number, parse_order_number
@@ -224,10 +224,10 @@ def attach_lines(session: Session, views: list[OrderView]) -> list[OrderView]:
 
 
 @functools.cache
-def _with_lines(*, one: bool, balance: bool, lock: tuple[str, ...] = ()) -> Select[Any]:
+def _with_lines(*, one: bool, balance: bool, lock: tuple[Table, ...] = ()) -> Select[Any]:
     """Orders joined to their lines (and with ``balance`` their customers' balances) by
     id: ``:order_id`` when ``one``, else the expanding ``:order_ids``; locking the
-    tables named in ``lock``. Built once per shape: building and hashing a statement of
+    tables in ``lock``. Built once per shape: building and hashing a statement of
     this many columns costs more than running it on SQLite."""
     prefixed = [column.label(f"l_{column.name}") for column in line_columns()]
     joined = orders.join(order_lines, order_lines.c.order_id == orders.c.id)
@@ -246,8 +246,7 @@ def _with_lines(*, one: bool, balance: bool, lock: tuple[str, ...] = ()) -> Sele
         .order_by(orders.c.id, order_lines.c.id)
     )
     if lock:
-        tables = {table.name: table for table in (orders, customers, order_lines)}
-        stmt = stmt.with_for_update(of=[tables[name] for name in lock], key_share=True)
+        stmt = stmt.with_for_update(of=list(lock), key_share=True)
     return stmt
 
 
@@ -272,7 +271,7 @@ def load_orders(
     """
     if not ids:
         return {}
-    stmt = _with_lines(one=False, balance=False, lock=("orders", "order_lines") if lock else ())
+    stmt = _with_lines(one=False, balance=False, lock=(orders, order_lines) if lock else ())
     return _group(session.execute(stmt, {"order_ids": list(ids)}))
 
 
@@ -282,11 +281,9 @@ def load_order_with_balance(
     """One order with its lines and its customer's balance, in one statement (``None``
     when there is no such order); ``lock`` locks the order and its lines, and with
     ``lock_customer`` the customer too, in the lock order every writer uses."""
-    locked: tuple[str, ...] = ()
+    locked: tuple[Table, ...] = ()
     if lock:
-        locked = (
-            ("orders", "customers", "order_lines") if lock_customer else ("orders", "order_lines")
-        )
+        locked = (orders, customers, order_lines) if lock_customer else (orders, order_lines)
     stmt = _with_lines(one=True, balance=True, lock=locked)
     rows = session.execute(stmt, {"order_id": order_id}).all()
     if not rows:

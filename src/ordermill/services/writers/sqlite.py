@@ -111,7 +111,7 @@ def write_journal(session: Session, journal: Journal, actor: Actor, now: datetim
     if journal.events:
         _EVENTS.run(
             session,
-            [(e.order_id, now, e.kind, label, CUSTOMER, e.detail) for e in journal.events],
+            [(e.order_id, now, e.kind, label, _CUSTOMER, e.detail) for e in journal.events],
         )
     if journal.audits:
         _AUDIT.run(
@@ -136,7 +136,7 @@ def write_journal(session: Session, journal: Journal, actor: Actor, now: datetim
         )
 
 
-CUSTOMER = Visibility.CUSTOMER.value
+_CUSTOMER = Visibility.CUSTOMER.value
 _TAKE_STOCK = Raw(
     "UPDATE products SET stock = stock - ?, updated = ? WHERE id = ? AND stock >= ?",
     (None, products.c.updated, None, None),
