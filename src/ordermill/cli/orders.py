@@ -235,9 +235,11 @@ def orders_show(
     with open_database(config) as database, database.read() as session:
         view = order_views.resolve_order(session, ref)
     if as_json:
-        from ordermill.web.present import order_public
+        from pydantic_core import to_json
 
-        console.print_json(order_public(view).model_dump_json())
+        from ordermill.web.present import order_document
+
+        console.print_json(to_json(order_document(view)).decode())
         return
     console.print(
         f"[bold]Order {view.number}[/] (id {view.id}) · {view.status}"

@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from pydantic_core import to_jsonable_python
 from standardwebhooks.webhooks import Webhook
 
 from ordermill import __version__
@@ -36,7 +37,7 @@ from ordermill.notify.channels import (
     Retry,
     Sent,
 )
-from ordermill.web.present import detail_public, order_public  # as the API shows them
+from ordermill.web.present import detail_public, order_document  # as the API shows them
 
 log = logging.getLogger("ordermill.notify")
 
@@ -58,7 +59,7 @@ def event_data(event: EventContext) -> dict[str, Any]:
     """What the payload's ``data`` says: the order as the API shows it, the product
     running low, or the endpoint pinged."""
     if event.type in ORDER_EVENTS:
-        order = order_public(event.order).model_dump(mode="json") if event.order else None
+        order = to_jsonable_python(order_document(event.order)) if event.order else None
         return {"order": order, "event": detail_public(event.data)}
     if event.type == EventType.PRODUCT_LOW_STOCK:
         product = event.product

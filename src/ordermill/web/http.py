@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from pydantic import BaseModel
+from pydantic_core import to_json
 from sqlalchemy.orm import Session
 
 from ordermill.db import Database
@@ -20,15 +21,25 @@ from ordermill.services.pagination import Page
 
 JSON = "application/json"
 
+# A response body: a model, or the same as plain JSON-ready values (``present.order_document``).
+Body = BaseModel | dict[str, Any]
+
+
+def json_bytes(body: Body | list[Any]) -> bytes:
+    """``body`` as JSON, as the model's own ``model_dump_json`` writes it."""
+    if isinstance(body, BaseModel):
+        return body.model_dump_json().encode()
+    if isinstance(body, dict):
+        return to_json(body)
+    if all(isinstance(item, dict) for item in body):
+        return to_json(body)
+    return b"[" + b",".join(json_bytes(item) for item in body) + b"]"
+
 
 def json_response(
-    model: BaseModel | list[Any], status_code: int = 200, headers: dict[str, str] | None = None
+    body: Body | list[Any], status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    if isinstance(model, BaseModel):
-        body = model.model_dump_json()
-    else:
-        body = "[" + ",".join(item.model_dump_json() for item in model) + "]"
-    return Response(body, status_code=status_code, media_type=JSON, headers=headers)
+    return Response(json_bytes(body), status_code=status_code, media_type=JSON, headers=headers)
 
 
 def etag_for(body: bytes | str) -> str:
@@ -47,9 +58,9 @@ def _none_match(request: Request, tag: str) -> bool:
     return header.strip() == "*" or tag in _etag_list(header)
 
 
-def resource_response(request: Request, model: BaseModel, status_code: int = 200) -> Response:
+def resource_response(request: Request, model: Body, status_code: int = 200) -> Response:
     """A single resource with its ETag; a read whose ``If-None-Match`` matches gives 304."""
-    body = model.model_dump_json()
+    body = json_bytes(model)
     tag = etag_for(body)
     if status_code == 200 and request.method in ("GET", "HEAD") and _none_match(request, tag):
         return Response(status_code=304, headers={"ETag": tag})
@@ -72,7 +83,7 @@ def check_if_match(request: Request, current: BaseModel) -> None:
         raise PreconditionFailed("If-None-Match matches the resource as it is; nothing done.")
 
 
-def page_response(request: Request, page: Page[Any], items: list[BaseModel]) -> Response:
+def page_response(request: Request, page: Page[Any], items: list[Any]) -> Response:
     """A list page; ``Link: <…>; rel="next"`` points at the following page."""
     headers = {}
     if page.next_cursor is not None:

@@ -12,80 +12,76 @@ from ordermill.services.timeline import Event
 from ordermill.web.schemas import (
     ActionPublic,
     ActionsPublic,
-    Adjustment,
     CartItemPublic,
     CartPublic,
     EventPublic,
-    OrderLinePublic,
-    OrderPublic,
     ReorderAdded,
     ReorderPublic,
     ReorderUnavailable,
 )
 
 
-def order_public(view: OrderView) -> OrderPublic:
-    """The API's order. Built without validation (``model_construct``): every value comes
-    typed from the database through ``OrderView``, and validating them again cost more
-    than serialising them (``tests/unit/test_present.py`` checks the two agree)."""
-    lines = [
-        OrderLinePublic.model_construct(
-            id=line.id,
-            product_id=line.product_id,
-            name=line.name,
-            sku=line.sku,
-            unit_price=line.unit_price,
-            quantity_ordered=line.quantity_ordered,
-            quantity=line.quantity,
-            line_total=line.line_total,
-            quantity_returned=line.quantity_returned,
-            quantity_restocked=line.quantity_restocked,
-            extra=line.extra or {},
-        )
-        for line in view.lines
-    ]
-    adjustments = (
-        [
-            Adjustment.model_construct(
-                line_id=line.id,
-                product_id=line.product_id,
-                sku=line.sku,
-                ordered=line.quantity_ordered,
-                processed=line.quantity,
-            )
-            for line in view.lines
+def order_document(view: OrderView) -> dict[str, Any]:
+    """The API's order (``OrderPublic``) as JSON-ready values: amounts as decimal
+    strings, moments left as datetimes for the serialiser. ``to_json`` of it reads byte
+    for byte as the validated model's JSON (``tests/unit/test_present.py`` checks them
+    field by field). Built as plain values rather than models: a page of 50 orders took
+    about 1 ms to construct and dump as models, 0.4 ms this way."""
+    lines = view.lines
+    return {
+        "id": view.id,
+        "number": view.number,
+        "customer_id": view.customer_id,
+        "status": view.status,
+        "strategy": view.strategy,
+        "created": view.created,
+        "processed": view.processed,
+        "currency": view.currency,
+        "shipping_address": view.shipping_address,
+        "note": view.note,
+        "extra": view.extra,
+        "total": format_amount(view.total),
+        "payment_flow": view.payment_flow,
+        "paid": format_amount(view.paid),
+        "refunded": format_amount(view.refunded),
+        "balance_due": format_amount(view.balance_due),
+        "is_fully_paid": view.is_fully_paid,
+        "fulfilled": view.fulfilled,
+        "carrier": view.carrier,
+        "tracking_number": view.tracking_number,
+        "delivered": view.delivered,
+        "cancelled": view.cancelled,
+        "cancel_reason": view.cancel_reason,
+        "lines": [
+            {
+                "id": line.id,
+                "product_id": line.product_id,
+                "name": line.name,
+                "sku": line.sku,
+                "unit_price": format_amount(line.unit_price),
+                "quantity_ordered": line.quantity_ordered,
+                "quantity": line.quantity,
+                "line_total": format_amount(line.line_total),
+                "quantity_returned": line.quantity_returned,
+                "quantity_restocked": line.quantity_restocked,
+                "extra": line.extra or {},
+            }
+            for line in lines
+        ],
+        "adjustments": [
+            {
+                "line_id": line.id,
+                "product_id": line.product_id,
+                "sku": line.sku,
+                "ordered": line.quantity_ordered,
+                "processed": line.quantity,
+            }
+            for line in lines
             if line.quantity != line.quantity_ordered
         ]
         if view.processed is not None
-        else []
-    )
-    return OrderPublic.model_construct(
-        id=view.id,
-        number=view.number,
-        customer_id=view.customer_id,
-        status=view.status,
-        strategy=view.strategy,
-        created=view.created,
-        processed=view.processed,
-        currency=view.currency,
-        shipping_address=view.shipping_address,
-        note=view.note,
-        extra=view.extra,
-        total=view.total,
-        payment_flow=view.payment_flow,
-        paid=view.paid,
-        refunded=view.refunded,
-        balance_due=view.balance_due,
-        is_fully_paid=view.is_fully_paid,
-        fulfilled=view.fulfilled,
-        carrier=view.carrier,
-        tracking_number=view.tracking_number,
-        delivered=view.delivered,
-        cancelled=view.cancelled,
-        cancel_reason=view.cancel_reason,
-        lines=lines,
-        adjustments=adjustments,
-    )
+        else [],
+    }
 
 
 def cart_public(view: CartView) -> CartPublic:

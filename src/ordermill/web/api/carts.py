@@ -14,7 +14,7 @@ from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import DatabaseDep, IdempotencyKey, IdPath, SettingsDep
 from ordermill.web.http import json_response, run_idempotent
-from ordermill.web.present import cart_public, order_public
+from ordermill.web.present import cart_public, order_document
 from ordermill.web.schemas import CartItemSet, CartPublic, CheckoutRequest, OrderPublic
 
 router = APIRouter(prefix="/api/customers/{customer_id}/cart", tags=["carts"])
@@ -93,7 +93,7 @@ def check_out_customer_cart(
             actor=actor_of(staff),
         )
         return json_response(
-            order_public(order), 201, headers={"Location": f"/api/orders/{order.id}"}
+            order_document(order), 201, headers={"Location": f"/api/orders/{order.id}"}
         )
 
     payload = options.model_dump(mode="json")

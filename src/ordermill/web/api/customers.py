@@ -16,7 +16,7 @@ from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import CursorQuery, DatabaseDep, IdPath, LimitQuery, SettingsDep, page_limit
 from ordermill.web.http import check_if_match, json_response, page_response, resource_response
-from ordermill.web.present import order_public
+from ordermill.web.present import order_document
 from ordermill.web.schemas import (
     CustomerCreate,
     CustomerPublic,
@@ -200,4 +200,4 @@ def list_customer_orders(
             limit=page_limit(settings, limit),
             cursor=cursor,
         )
-    return page_response(request, page, [order_public(view) for view in page.items])
+    return page_response(request, page, [order_document(view) for view in page.items])

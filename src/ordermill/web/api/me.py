@@ -34,7 +34,7 @@ from ordermill.web.http import (
     resource_response,
     run_idempotent,
 )
-from ordermill.web.present import actions_public, cart_public, event_public, order_public
+from ordermill.web.present import actions_public, cart_public, event_public, order_document
 from ordermill.web.schemas import (
     ActionsPublic,
     CartItemSet,
@@ -137,7 +137,7 @@ def check_out_my_cart(
             actor=actor_of(me),
         )
         return json_response(
-            order_public(order), 201, headers={"Location": f"/api/me/orders/{order.id}"}
+            order_document(order), 201, headers={"Location": f"/api/me/orders/{order.id}"}
         )
 
     payload = options.model_dump(mode="json")
@@ -161,7 +161,7 @@ def list_my_orders(
             limit=page_limit(settings, limit),
             cursor=cursor,
         )
-    return page_response(request, page, [order_public(view) for view in page.items])
+    return page_response(request, page, [order_document(view) for view in page.items])
 
 
 @router.get("/orders/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404))
@@ -171,7 +171,7 @@ def get_my_order(order_id: IdPath, request: Request, database: DatabaseDep, me: 
         view = order_views.get_order(session, order_id)
     if view.customer_id != me.customer_id:
         raise order_not_found(order_id)
-    return resource_response(request, order_public(view))
+    return resource_response(request, order_document(view))
 
 
 @router.get(
@@ -208,7 +208,7 @@ def cancel_my_order(
         view = workflow.cancel(
             session, order_id, reason=reason, actor=actor_of(me), customer_id=_customer_id(me)
         )
-        return json_response(order_public(view))
+        return json_response(order_document(view))
 
     payload = options.model_dump(mode="json")
     return run_idempotent(database, request, idempotency_key, payload, work, owner=me)

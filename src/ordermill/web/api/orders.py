@@ -29,7 +29,7 @@ from ordermill.web.deps import (
     page_limit,
 )
 from ordermill.web.http import json_response, page_response, resource_response, run_idempotent
-from ordermill.web.present import order_public
+from ordermill.web.present import order_document
 from ordermill.web.schemas import OrderCreate, OrderProcess, OrderPublic
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -63,7 +63,7 @@ def list_orders(
         page = order_views.list_orders(
             session, filters, limit=page_limit(settings, limit), cursor=cursor
         )
-    return page_response(request, page, [order_public(view) for view in page.items])
+    return page_response(request, page, [order_document(view) for view in page.items])
 
 
 def _utc(moment: datetime | None, field: str) -> datetime | None:
@@ -137,7 +137,9 @@ def create_order(
 
 
 def _created(order: order_views.OrderView) -> Response:
-    return json_response(order_public(order), 201, headers={"Location": f"/api/orders/{order.id}"})
+    return json_response(
+        order_document(order), 201, headers={"Location": f"/api/orders/{order.id}"}
+    )
 
 
 @router.get("/by-number/{number}", response_model=OrderPublic, responses=problems(304, 400, 404))
@@ -147,7 +149,7 @@ def get_order_by_number(
     """One order by its number, such as `2026-00001`."""
     with database.read() as session:
         view = order_views.get_order_by_number(session, number)
-    return resource_response(request, order_public(view))
+    return resource_response(request, order_document(view))
 
 
 @router.get("/{order_id}", response_model=OrderPublic, responses=problems(304, 400, 404))
@@ -157,7 +159,7 @@ def get_order(
     """One order with its lines, totals, number, status and dates."""
     with database.read() as session:
         view = order_views.get_order(session, order_id)
-    return resource_response(request, order_public(view))
+    return resource_response(request, order_document(view))
 
 
 @router.put("/{order_id}", response_model=OrderPublic, responses=problems(400, 404, 409, 422))
@@ -177,7 +179,7 @@ def process_order(
     """
     if body.process is not True:
         with database.read() as session:
-            return json_response(order_public(order_views.get_order(session, order_id)))
+            return json_response(order_document(order_views.get_order(session, order_id)))
 
     def process(session: Session, *, at_commit: bool = False) -> order_views.OrderView:
         return processing.process_order(
@@ -188,10 +190,10 @@ def process_order(
     if idempotency_key is None:  # the writes go with the commit, as when placing
         with database.write() as session:
             view = process(session, at_commit=True)
-        return json_response(order_public(view))
+        return json_response(order_document(view))
 
     def work(session: Session) -> Response:
-        return json_response(order_public(process(session)))
+        return json_response(order_document(process(session)))
 
     return run_idempotent(
         database, request, idempotency_key, body.model_dump(mode="json"), work, owner=writer

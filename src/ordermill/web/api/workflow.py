@@ -25,7 +25,7 @@ from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import DatabaseDep, IdempotencyKey, IdPath, SettingsDep
 from ordermill.web.http import json_response, run_idempotent
-from ordermill.web.present import actions_public, event_public, order_public, reorder_public
+from ordermill.web.present import actions_public, event_public, order_document, reorder_public
 from ordermill.web.schemas import (
     ActionsPublic,
     CancelAction,
@@ -56,7 +56,7 @@ def take_action(
     """Run one workflow action in a write transaction, once per Idempotency-Key."""
 
     def work(session: Session) -> Response:
-        return json_response(order_public(act(session)))
+        return json_response(order_document(act(session)))
 
     return run_idempotent(database, request, key, payload, work, owner=caller)
 
