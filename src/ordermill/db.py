@@ -109,9 +109,10 @@ class Database:
 
     @contextmanager
     def lookup(self) -> Iterator[Session]:
-        """A unit of work for a single read statement (no transaction on PostgreSQL).
-
-        Only for one statement: two statements would not see one snapshot.
+        """A unit of work for reads without a transaction on PostgreSQL (``BEGIN`` and
+        ``ROLLBACK`` are two round trips): each statement sees the database as of its
+        start, as in a ``READ COMMITTED`` transaction. Not for statements that must see
+        one snapshot (a report adding up several). On SQLite, a read transaction.
         """
         if self.is_sqlite:
             with self.read() as session:

@@ -104,3 +104,33 @@ def test_listing_a_customers_orders_takes_as_many_statements_for_50_as_for_5(
     assert [len(order["lines"]) for order in small] == [LINES_PER_ORDER] * 5
     assert [len(order["lines"]) for order in large] == [LINES_PER_ORDER] * 50
     assert len(large_sql) == len(small_sql), large_sql
+
+
+def test_a_page_of_orders_is_read_in_two_statements_without_a_transaction(
+    client: TestClient, database: Database, shop: Shop
+) -> None:
+    # Given 62 orders of 3 lines each (shop), and a record of each statement's connection
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement != "BEGIN":  # SQLite's, sent as a statement
+            driver = conn.connection.driver_connection
+            seen.append((statement, getattr(driver, "autocommit", None) is True))
+
+    assert client.get("/api/auth/whoami").status_code == 200  # the token, outside the count
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        # When pages of all orders and of one status are listed
+        everyone = client.get("/api/orders?limit=50")
+        pending = client.get("/api/orders?status=pending&limit=50")
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+
+    # Then each took the page and its lines, and on PostgreSQL no BEGIN and ROLLBACK
+    # round trips (each statement is its own snapshot, as in READ COMMITTED)
+    assert everyone.status_code == pending.status_code == 200
+    assert len(everyone.json()) == len(pending.json()) == 50
+    assert len(seen) == 4, seen
+    if database.is_sqlite:
+        return
+    assert all(autocommit for _statement, autocommit in seen), seen

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, bindparam, or_, select
+from sqlalchemy import Integer, Select, Table, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import OrderStatus, format_order_number, parse_order_number
@@ -144,47 +144,62 @@ def line_columns() -> list[Any]:
     ]
 
 
+_ORDER_WIDTH = len(order_columns())
+
+
 def order_view(row: Any) -> OrderView:
-    """An order (without its lines) from a row of ``order_columns``."""
+    """An order (without its lines) from a row that starts with ``order_columns``.
+
+    By position, in ``order_columns``' order: a page of 50 orders with their lines spent
+    a fifth of its reading in looking up columns by name."""
+    (
+        id_, number, customer_id, status, strategy, created, processed, currency,
+        shipping_address, note, extra, total, payment_flow, paid, refunded, fulfilled,
+        delivered, cancelled, carrier, tracking_number, cancel_reason,
+    ) = row[:_ORDER_WIDTH]  # fmt: skip
     return OrderView(
-        id=row.id,
-        number=row.number,
-        customer_id=row.customer_id,
-        status=row.status,
-        strategy=row.strategy,
-        created=row.created,
-        processed=row.processed,
-        currency=row.currency,
-        shipping_address=row.shipping_address,
-        note=row.note,
-        extra=row.extra or {},
-        total=row.total,
-        payment_flow=row.payment_flow,
-        paid=row.paid,
-        refunded=row.refunded,
-        fulfilled=row.fulfilled,
-        delivered=row.delivered,
-        cancelled=row.cancelled,
-        carrier=row.carrier,
-        tracking_number=row.tracking_number,
-        cancel_reason=row.cancel_reason,
+        id=id_,
+        number=number,
+        customer_id=customer_id,
+        status=status,
+        strategy=strategy,
+        created=created,
+        processed=processed,
+        currency=currency,
+        shipping_address=shipping_address,
+        note=note,
+        extra=extra or {},
+        total=total,
+        payment_flow=payment_flow,
+        paid=paid,
+        refunded=refunded,
+        fulfilled=fulfilled,
+        delivered=delivered,
+        cancelled=cancelled,
+        carrier=carrier,
+        tracking_number=tracking_number,
+        cancel_reason=cancel_reason,
     )
 
 
 def line_view(row: Any) -> LineView:
-    """A line from a row of ``line_columns``."""
+    """A line from a row of ``line_columns``, by position (see ``order_view``)."""
+    (
+        id_, _order_id, product_id, name, sku, unit_price, quantity_ordered, quantity,
+        line_total, quantity_returned, quantity_restocked, extra,
+    ) = row  # fmt: skip
     return LineView(
-        id=row.id,
-        product_id=row.product_id,
-        name=row.product_name,
-        sku=row.sku,
-        unit_price=row.unit_price,
-        quantity_ordered=row.quantity_ordered,
-        quantity=row.quantity,
-        line_total=row.line_total,
-        quantity_returned=row.quantity_returned,
-        quantity_restocked=row.quantity_restocked,
-        extra=row.extra,
+        id=id_,
+        product_id=product_id,
+        name=name,
+        sku=sku,
+        unit_price=unit_price,
+        quantity_ordered=quantity_ordered,
+        quantity=quantity,
+        line_total=line_total,
+        quantity_returned=quantity_returned,
+        quantity_restocked=quantity_restocked,
+        extra=extra,
     )
 
 
@@ -210,14 +225,20 @@ def attach_lines(session: Session, views: list[OrderView]) -> list[OrderView]:
     if not views:
         return views
     by_id = {view.id: view for view in views}
-    rows = session.execute(
-        select(*line_columns())
-        .where(order_lines.c.order_id.in_(list(by_id)))
-        .order_by(order_lines.c.order_id, order_lines.c.id)
-    )
-    for row in rows:
+    for row in session.execute(_lines_of(), {"order_ids": list(by_id)}).all():
         by_id[row.order_id].lines.append(line_view(row))
     return views
+
+
+@functools.cache
+def _lines_of() -> Select[Any]:
+    """The lines of the orders in the expanding ``:order_ids``; built once (see
+    ``_with_lines``)."""
+    return (
+        select(*line_columns())
+        .where(order_lines.c.order_id.in_(bindparam("order_ids", expanding=True)))
+        .order_by(order_lines.c.order_id, order_lines.c.id)
+    )
 
 
 # ---------------------------------------------------------------- loading by id
@@ -419,9 +440,40 @@ def list_orders(
     session: Session, filters: OrderFilters, *, limit: int, cursor: str | None = None
 ) -> Page[OrderView]:
     """Orders newest first, with their lines, in two statements whatever the page size."""
-    stmt = filter_orders(select(*order_columns()), filters)
+    values = {
+        name: getattr(filters, name)
+        for name in _BOUND_FILTERS
+        if getattr(filters, name) is not None
+    }
+    stmt = _newest_page(frozenset(values), filters.processed, after=cursor is not None)
     if cursor is not None:
-        created, last_id = decode_time_id_cursor(cursor)
+        values["after_created"], values["after_id"] = decode_time_id_cursor(cursor)
+    rows = session.execute(stmt, {**values, "limit": limit + 1}).all()
+    views = [order_view(row) for row in rows]
+    next_cursor = None
+    if len(views) > limit:
+        views = views[:limit]
+        last = views[-1]
+        next_cursor = encode_cursor(last.created.isoformat(), last.id)
+    return Page(attach_lines(session, views), next_cursor)
+
+
+_BOUND_FILTERS = ("status", "customer_id", "created_from", "created_to", "order_id")
+
+
+@functools.cache
+def _newest_page(bound: frozenset[str], processed: bool | None, *, after: bool) -> Select[Any]:
+    """The newest-first page for filters with values in ``bound`` (bound by those names)
+    and ``processed``, after the cursor's ``:after_created``, ``:after_id`` if ``after``,
+    ``:limit`` rows. Built once per shape: building and hashing it cost about a sixth of
+    a page of 50 orders."""
+    # The filters' own clauses (``filter_orders``), with parameters for values.
+    bound_values: dict[str, Any] = {name: bindparam(name) for name in bound}
+    template = OrderFilters(**bound_values, processed=processed)
+    stmt = filter_orders(select(*order_columns()), template)
+    if after:
+        created: Any = bindparam("after_created")
+        last_id: Any = bindparam("after_id")
         # ``created <= …`` alone is the bound an index range scan starts from (the
         # ``or_`` by itself is only a filter: deep pages would read every row before).
         stmt = stmt.where(
@@ -431,11 +483,5 @@ def list_orders(
                 and_(orders.c.created == created, orders.c.id < last_id),
             ),
         )
-    stmt = stmt.order_by(orders.c.created.desc(), orders.c.id.desc()).limit(limit + 1)
-    views = [order_view(row) for row in session.execute(stmt)]
-    next_cursor = None
-    if len(views) > limit:
-        views = views[:limit]
-        last = views[-1]
-        next_cursor = encode_cursor(last.created.isoformat(), last.id)
-    return Page(attach_lines(session, views), next_cursor)
+    order = stmt.order_by(orders.c.created.desc(), orders.c.id.desc())
+    return order.limit(bindparam("limit", type_=Integer))

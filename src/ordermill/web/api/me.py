@@ -154,7 +154,7 @@ def list_my_orders(
     cursor: CursorQuery = None,
 ) -> Response:
     """Your orders, newest first."""
-    with database.read() as session:
+    with database.lookup() as session:  # the page, then its lines
         page = order_views.list_orders(
             session,
             order_views.OrderFilters(customer_id=_customer_id(me)),

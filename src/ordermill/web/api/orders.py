@@ -59,7 +59,7 @@ def list_orders(
         created_from=_utc(created_from, "created_from"),
         created_to=_utc(created_to, "created_to"),
     )
-    with database.read() as session:
+    with database.lookup() as session:  # the page, then its lines
         page = order_views.list_orders(
             session, filters, limit=page_limit(settings, limit), cursor=cursor
         )
