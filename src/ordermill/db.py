@@ -6,8 +6,8 @@ manager commits once or rolls back everything.
 
 SQLite ignores ``FOR UPDATE``, so a write transaction there starts with
 ``BEGIN IMMEDIATE`` (it holds the database's write lock from the first
-statement) and, inside one process, writers queue on a lock of our own rather
-than polling SQLite's busy handler, which keeps tail latency low.
+statement) and, inside one process, writers queue on a lock of our own, first come
+first served, rather than polling SQLite's busy handler, which keeps tail latency low.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ordermill import final_writes
 from ordermill.config import Settings, get_settings
 from ordermill.errors import Code, OrdermillError, error
+from ordermill.fifo_lock import FifoLock
 from ordermill.outages import Failure, failure_of
 
 _WRITE_OPTION = "ordermill_write"
@@ -90,7 +91,7 @@ class Database:
             expire_on_commit=False,
             autoflush=False,
         )
-        self._sqlite_writer = threading.Lock()
+        self._sqlite_writer = FifoLock()
         self._writing = threading.local()
         self._after_commit: list[Callable[[], None]] = []
 
