@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ordermill.db import Database
 from ordermill.services.tables import outbox_events
-from ordermill.services.writers.sqlite_raw import insert_into
+from ordermill.services.writers.sqlite_raw import Raw, insert_into
 
 OUTBOX = insert_into(outbox_events, "type", "order_id", "product_id", "data", "created")
 
@@ -58,3 +58,29 @@ def test_the_count_of_changed_rows_adds_up_over_every_row_of_parameters(
         written = OUTBOX.run(session, [("product.low_stock", None, None, {}, now)] * 3)
 
     assert written == 3
+
+
+def test_an_insert_gives_the_new_rows_id_and_returning_gives_its_value(
+    sqlite_database: Database,
+) -> None:
+    now = datetime.now(UTC)
+    counter = Raw(
+        "INSERT INTO order_counters (year, last_value) VALUES (?, 1)"
+        " ON CONFLICT (year) DO UPDATE SET last_value = last_value + 1 RETURNING last_value",
+        (None,),
+    )
+    with sqlite_database.write() as session:
+        first = OUTBOX.insert(session, ("product.low_stock", None, None, {}, now))
+        second = OUTBOX.insert(session, ("product.low_stock", None, None, {}, now))
+        numbers = [counter.returning(session, (2031,)) for _ in range(3)]
+
+    with sqlite_database.read() as session:
+        ids = session.execute(select(outbox_events.c.id).order_by(outbox_events.c.id)).scalars()
+        assert list(ids) == [first, second]
+    assert second == first + 1
+    assert numbers == [1, 2, 3]
+
+
+def test_a_failed_single_insert_comes_out_as_sqlalchemys_error(sqlite_database: Database) -> None:
+    with pytest.raises(IntegrityError, match="NOT NULL"), sqlite_database.write() as session:
+        OUTBOX.insert(session, (None, None, None, {}, datetime.now(UTC)))

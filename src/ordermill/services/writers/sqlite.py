@@ -2,8 +2,9 @@
 
 SQLite has no data-modifying CTEs, and being in-process it pays no round trip per
 statement. The values are the plan's, bound as parameters, as on PostgreSQL. The writes
-of processing and every journal run on the driver's cursor (``sqlite_raw``), where
-SQLAlchemy's execution of a statement cost more than SQLite's.
+of placing (the order, its lines, its number) and of processing, and every journal, run
+on the driver's cursor (``sqlite_raw``), where SQLAlchemy's execution of a statement
+cost more than SQLite's.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from ordermill.domain.events import EventType
 from ordermill.domain.orders import OrderStatus, format_order_number
 from ordermill.services.audit import Actor
-from ordermill.services.numbering import allocate_order_numbers
 from ordermill.services.order_views import LineView, OrderView
 from ordermill.services.plans import (
     CREATED,
@@ -42,14 +41,6 @@ from ordermill.services.tables import (
 )
 from ordermill.services.timeline import Visibility
 from ordermill.services.writers.sqlite_raw import Raw, insert_into
-
-# Statements built once: building them per call (``.values(**row)``) cost more than
-# running them.
-_insert_order = insert(orders).returning(orders.c.id)
-_insert_lines = insert(order_lines).returning(order_lines.c.id, sort_by_parameter_order=True)
-_set_number = (
-    update(orders).where(orders.c.id == bindparam("oid")).values(number=bindparam("number"))
-)
 
 
 def write_processed(session: Session, plan: ProcessPlan, *, at_commit: bool = False) -> None:
@@ -166,6 +157,26 @@ _AUDIT = insert_into(
 _OUTBOX = insert_into(outbox_events, "type", "order_id", "product_id", "data", "created")
 
 
+_ORDER = insert_into(
+    orders,
+    "number", "customer_id", "status", "created", "currency", "shipping_address", "note",
+    "extra", "total", "paid", "refunded",
+)  # fmt: skip
+_LINE = insert_into(
+    order_lines,
+    "order_id", "product_id", "product_name", "sku", "unit_price", "quantity_ordered",
+    "quantity", "line_total", "extra", "quantity_returned", "quantity_restocked",
+)  # fmt: skip
+# ``numbering.allocate_order_numbers``' upsert, for one number: the counter row is locked
+# (SQLite: the database is) until the transaction ends.
+_NEXT_NUMBER = Raw(
+    "INSERT INTO order_counters (year, last_value) VALUES (?, 1)"
+    " ON CONFLICT (year) DO UPDATE SET last_value = last_value + 1 RETURNING last_value",
+    (None,),
+)
+_SET_NUMBER = Raw("UPDATE orders SET number = ? WHERE id = ?", (None, None))
+
+
 def place(session: Session, plan: PlacePlan) -> OrderView:
     """A new order, its lines, its audit entry and its first event: one statement each.
 
@@ -192,22 +203,22 @@ def place(session: Session, plan: PlacePlan) -> OrderView:
         for line in plan.lines
     ]
     total = sum(v["line_total"] for v in line_values)
-    order_id = session.execute(
-        _insert_order,
-        {
-            "number": plan.placeholder,
-            "customer_id": plan.customer_id,
-            "status": OrderStatus.PENDING.value,
-            "created": plan.now,
-            "currency": plan.currency,
-            "shipping_address": plan.shipping_address,
-            "note": plan.note,
-            "extra": plan.extra,
-            "total": total,
-            "paid": 0,
-            "refunded": 0,
-        },
-    ).scalar_one()
+    order_id = _ORDER.insert(
+        session,
+        (
+            plan.placeholder,
+            plan.customer_id,
+            OrderStatus.PENDING.value,
+            plan.now,
+            plan.currency,
+            plan.shipping_address,
+            plan.note,
+            plan.extra,
+            total,
+            0,
+            0,
+        ),
+    )
     created = {"customer_id": plan.customer_id, "total": total}
     write_journal(
         session,
@@ -220,9 +231,25 @@ def place(session: Session, plan: PlacePlan) -> OrderView:
         plan.actor,
         plan.now,
     )
-    for values in line_values:
-        values["order_id"] = order_id
-    line_ids = list(session.execute(_insert_lines, line_values).scalars())
+    line_ids = [
+        _LINE.insert(
+            session,
+            (
+                order_id,
+                v["product_id"],
+                v["product_name"],
+                v["sku"],
+                v["unit_price"],
+                v["quantity_ordered"],
+                v["quantity"],
+                v["line_total"],
+                v["extra"],
+                0,
+                0,
+            ),
+        )
+        for v in line_values
+    ]
     return plan.placed(
         order_id,
         plan.placeholder,
@@ -246,6 +273,6 @@ def place(session: Session, plan: PlacePlan) -> OrderView:
 
 def assign_number(session: Session, order_id: int, year: int) -> str:
     """Take the year's next number and give it to the order."""
-    number = format_order_number(year, allocate_order_numbers(session, year))
-    session.execute(_set_number, {"oid": order_id, "number": number})
+    number = format_order_number(year, _NEXT_NUMBER.returning(session, (year,)))
+    _SET_NUMBER.run(session, [(number, order_id)])
     return number

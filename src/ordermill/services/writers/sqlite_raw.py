@@ -2,7 +2,7 @@
 
 SQLAlchemy's execution of a statement (its cache key, the compiled form, the result
 machinery, the events) costs about 0.2 ms of Python, more than SQLite takes to run a
-one-row write in-process; processing an order takes nine of them. These run through
+one-row write in-process; processing an order takes nine of them, placing one six. These run through
 ``sqlite3``'s ``executemany`` inside the session's transaction instead. Each value is
 converted by its column type's own bind processor, so what is stored is what
 SQLAlchemy would have stored (datetimes in UTC, JSON as text), and a driver error
@@ -33,6 +33,32 @@ class Raw:
 
     def run(self, session: Session, rows: Sequence[Sequence[Any]]) -> int:
         """Run once per row of parameters; the rows the statement changed in all."""
+
+        def many(cursor: sqlite3.Cursor, params: list[tuple[Any, ...]]) -> int:
+            return cursor.executemany(self.sql, params).rowcount
+
+        return int(self._on_cursor(session, rows, many))
+
+    def insert(self, session: Session, row: Sequence[Any]) -> int:
+        """Run once (an ``INSERT``); the id of the row it added."""
+        return int(
+            self._on_cursor(
+                session, [row], lambda cursor, params: cursor.execute(self.sql, params[0]).lastrowid
+            )
+        )
+
+    def returning(self, session: Session, row: Sequence[Any]) -> Any:
+        """Run once; the first value of the row it returns (``RETURNING``)."""
+        return self._on_cursor(
+            session, [row], lambda cursor, params: cursor.execute(self.sql, params[0]).fetchone()[0]
+        )
+
+    def _on_cursor(
+        self,
+        session: Session,
+        rows: Sequence[Sequence[Any]],
+        work: Callable[[sqlite3.Cursor, list[tuple[Any, ...]]], Any],
+    ) -> Any:
         connection = session.connection()  # begins the transaction if need be
         convert = _processors(self, connection.dialect)
         params = [
@@ -45,11 +71,15 @@ class Raw:
         assert isinstance(driver, sqlite3.Connection)
         cursor = driver.cursor()
         try:
-            cursor.executemany(self.sql, params)
-            return cursor.rowcount
+            return work(cursor, params)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(
-                self.sql, params, exc, sqlite3.Error, dialect=connection.dialect, ismulti=True
+                self.sql,
+                params,
+                exc,
+                sqlite3.Error,
+                dialect=connection.dialect,
+                ismulti=len(params) > 1,
             ) from exc
         finally:
             cursor.close()
