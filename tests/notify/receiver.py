@@ -24,6 +24,7 @@ class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering
+    body: bytes = b""
 
 
 class Receiver:
@@ -32,6 +33,7 @@ class Receiver:
         self.received: list[Received] = []
         self.script: dict[str, list[Answer]] = {}
         self.lock = threading.Lock()
+        self.connections = 0  # opened by senders (HTTP/1.1 keeps them between requests)
 
     @property
     def base(self) -> str:
@@ -59,6 +61,14 @@ class Receiver:
 class _Handler(BaseHTTPRequestHandler):
     server: Any
     timeout = 5
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        receiver: Receiver = self.server.receiver
+        with receiver.lock:
+            receiver.connections += 1
 
     def do_POST(self) -> None:
         receiver: Receiver = self.server.receiver
@@ -74,8 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             self.send_header(name, value)
-        self.send_header("content-length", "0")
+        self.send_header("content-length", str(len(answer.body)))
         self.end_headers()
+        self.wfile.write(answer.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -132,6 +132,35 @@ def test_each_order_event_arrives_once_signed_with_the_order_as_the_api_shows_it
         assert payloads[0]["timestamp"].endswith("Z")
 
 
+def test_the_worker_keeps_its_connection_to_a_receiver_that_answers_without_a_body(
+    admin: TestClient, worker: Worker, receiver: Receiver
+) -> None:
+    register(admin, receiver.url("/kept"))
+    customer_id, product_id = shop(admin)
+    for _ in range(4):
+        place_order(admin, customer_id, (product_id, 1))
+
+    worker.run_once()
+
+    assert len(receiver.at("/kept")) == 4
+    assert receiver.connections == 1  # one sending thread, one connection
+
+
+def test_an_answer_with_a_body_is_left_unread_and_its_connection_closed(
+    admin: TestClient, worker: Worker, receiver: Receiver
+) -> None:
+    register(admin, receiver.url("/talkative"))
+    receiver.answer("/talkative", *[Answer(200, body=b'{"ok": true}') for _ in range(3)])
+    customer_id, product_id = shop(admin)
+    for _ in range(3):
+        place_order(admin, customer_id, (product_id, 1))
+
+    worker.run_once()
+
+    assert len(receiver.at("/talkative")) == 3
+    assert receiver.connections == 3
+
+
 def test_an_endpoint_receives_only_the_events_it_subscribed_to(
     admin: TestClient, worker: Worker, receiver: Receiver
 ) -> None:

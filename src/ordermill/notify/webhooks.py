@@ -187,7 +187,7 @@ class WebhookChannel:
                 allow_redirects=False,
                 stream=True,  # the status and headers are all we read
             )
-            response.close()
+            _finish(response)
         except RefusedAddress as exc:
             return Failed(f"not sent: {exc}")
         except requests.Timeout:
@@ -197,6 +197,17 @@ class WebhookChannel:
         except requests.RequestException as exc:
             return Failed(f"could not send: {_first_line(exc)}")
         return outcome_of(response, datetime.now(UTC))
+
+
+def _finish(response: requests.Response) -> None:
+    """Keep the connection for the sending thread's next message when the answer has no
+    body (a 204, or ``Content-Length: 0``); otherwise close it unread, so that no
+    receiver can make the worker read, or wait for, a body."""
+    if response.status_code == 204 or response.headers.get("content-length") == "0":
+        response.raw.read(decode_content=False)  # nothing to read: the answer is complete
+        response.raw.release_conn()
+    else:
+        response.close()
 
 
 def _first_line(exc: BaseException) -> str:
