@@ -111,6 +111,10 @@ def webhook_sink() -> Iterator[tuple[str, Arrivals]]:
     arrivals = Arrivals()
 
     class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.1, as receivers answer: the worker keeps its connection between messages.
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             order_id = None
