@@ -29,10 +29,8 @@ def json_bytes(body: Body | list[Any]) -> bytes:
     """``body`` as JSON, as the model's own ``model_dump_json`` writes it."""
     if isinstance(body, BaseModel):
         return body.model_dump_json().encode()
-    if isinstance(body, dict):
-        return to_json(body)
-    if all(isinstance(item, dict) for item in body):
-        return to_json(body)
+    if isinstance(body, dict) or all(isinstance(item, dict) for item in body):
+        return to_json(body)  # plain values, a list of them at once
     return b"[" + b",".join(json_bytes(item) for item in body) + b"]"
 
 
