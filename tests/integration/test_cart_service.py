@@ -13,8 +13,9 @@ from ordermill.domain.orders import ProcessingFailed, Strategy
 from ordermill.errors import Conflict, InvalidInput, NotFound
 from ordermill.services import carts, catalog
 from ordermill.services.carts import CartItemView, CartView
+from ordermill.services.order_items import MAX_QUANTITY
 from ordermill.services.order_views import OrderView, get_order
-from ordermill.services.orders import MAX_QUANTITY, count_orders
+from ordermill.services.orders import count_orders
 from ordermill.services.tables import order_counters
 from tests.factories import balance_of, customer, product, stock_of
 

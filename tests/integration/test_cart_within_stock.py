@@ -10,7 +10,7 @@ from ordermill.db import Database
 from ordermill.errors import Conflict, InvalidInput, NotFound
 from ordermill.services import carts, products
 from ordermill.services.carts import CartLine
-from ordermill.services.orders import MAX_QUANTITY
+from ordermill.services.order_items import MAX_QUANTITY
 from ordermill.services.products import ProductChanges
 from tests.concurrency import run_at_once
 from tests.factories import customer, product

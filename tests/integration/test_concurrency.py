@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from ordermill.db import Database
 from ordermill.domain.orders import Strategy, parse_order_number
@@ -300,6 +300,75 @@ def test_processes_processing_orders_for_scarce_stock_sell_every_unit_exactly_on
     assert books.stock == dict.fromkeys(store.product_ids, 0)
     assert books.sold == dict.fromkeys(store.product_ids, INITIAL_STOCK)
     assert_books_balance(books, store)
+
+
+# ---------------------------------------------------------------- placed and processed at once
+
+
+def multixacts_made(database: Database) -> int:
+    """How many multixacts the cluster has handed out so far (PostgreSQL makes one when a
+    second transaction locks a row another still holds a lock on)."""
+    with database.read() as session:
+        return int(
+            session.execute(
+                text(
+                    "SELECT mxid_age(datminmxid) FROM pg_database"
+                    " WHERE datname = current_database()"
+                )
+            ).scalar_one()
+        )
+
+
+def test_orders_placed_and_processed_at_once_on_the_same_products_queue_on_their_locks(
+    pg_database: Database, live_server: str
+) -> None:
+    # Given 3 products with 20 units each and 6 customers with money
+    store = Store(
+        product_ids=[
+            factories.product(pg_database, price=price, stock=INITIAL_STOCK) for price in PRICES
+        ],
+        customer_ids=[
+            factories.customer(pg_database, balance=OPENING_BALANCE) for _ in range(CUSTOMER_COUNT)
+        ],
+        order_ids=[],
+        demand={},
+    )
+    before = multixacts_made(pg_database)
+
+    def place_and_process(hand: int) -> list[tuple[int, str]]:
+        """3 orders for a unit of each product, listed in an order of this thread's own."""
+        rng = random.Random(hand)
+        answers = []
+        with admin_client(live_server) as client:
+            for _ in range(3):
+                items = [{"product_id": pid, "quantity": 1} for pid in store.product_ids]
+                rng.shuffle(items)
+                answer = client.post(
+                    "/api/orders",
+                    json={
+                        "customer_id": store.customer_ids[hand % CUSTOMER_COUNT],
+                        "items": items,
+                        "process": True,
+                        "strategy": "reject",
+                    },
+                )
+                answers.append((answer.status_code, answer.json().get("code", "")))
+        return answers
+
+    # When 12 clients place and process 3 orders each at the same moment (36 units of each
+    # product asked for, 20 on the shelf)
+    answers = Counter(a for hand in run_at_once(THREADS, place_and_process) for a in hand)
+
+    # Then 20 orders went through and the other 16 were refused whole, leaving nothing behind
+    assert answers == Counter({(201, ""): 20, (409, "insufficient_stock"): 16})
+    books = read_books(pg_database, store)
+    assert books.stock == dict.fromkeys(store.product_ids, 0)
+    assert books.sold == dict.fromkeys(store.product_ids, INITIAL_STOCK)
+    assert sorted(books.status.values()) == ["processed"] * 20
+    assert_books_balance(books, store)
+    # And each order locked its customer and products before writing its lines, so no
+    # transaction's share lock (the lines' foreign-key checks) waited beside another's
+    assert multixacts_made(pg_database) == before
 
 
 # ---------------------------------------------------------------- one order, many hands

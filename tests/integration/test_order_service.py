@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ordermill.db import Database
 from ordermill.domain.orders import ProcessingFailed, Strategy
@@ -25,9 +25,10 @@ from ordermill.services.orders import (
     count_orders,
     delete_order,
     place_order,
+    place_order_to_process,
 )
-from ordermill.services.processing import process_order
-from ordermill.services.tables import order_counters, order_lines
+from ordermill.services.processing import process_order, process_placed
+from ordermill.services.tables import order_counters, order_lines, outbox_events, products
 from tests.factories import balance_of, customer, product, stock_of
 
 JAN_2026 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
@@ -256,6 +257,109 @@ def test_an_archived_product_cannot_be_ordered(database: Database) -> None:
     assert exc.value.code == "product_inactive"
     assert exc.value.detail == {"product_ids": [old]}
     assert all_orders(database) == 0
+
+
+# ---------------------------------------------------------------- placed to be processed at once
+
+
+def place_to_process(database: Database, customer_id: int, *items: tuple[int, int]) -> Any:
+    with database.write() as session:
+        return place_order_to_process(
+            session,
+            customer_id=customer_id,
+            items=[ItemRequest(pid, qty) for pid, qty in items],
+            currency="USD",
+        )
+
+
+def test_an_order_placed_to_process_comes_with_the_balance_and_stock_it_holds(
+    database: Database,
+) -> None:
+    # Given a customer with 50.00, 10 pens (low under 4) and 3 inks (the store's threshold)
+    buyer = customer(database, balance=50_00)
+    pen = product(database, sku="PEN-1", price=2_50, stock=10)
+    ink = product(database, sku="INK-1", price=7_25, stock=3)
+    with database.write() as session:
+        session.execute(update(products).where(products.c.id == pen).values(low_stock_threshold=4))
+
+    # When an order for 4 pens and 1 ink is placed to be processed next
+    placed = place_to_process(database, buyer, (pen, 4), (ink, 1))
+
+    # Then it is the pending order as stored, with what processing reads of its customer
+    # and products, none of it taken yet
+    assert placed.order == fetch(database, placed.order.id)
+    assert (placed.order.status, placed.order.total) == ("pending", 17_25)
+    assert placed.balance == 50_00
+    assert placed.stock == {pen: 10, ink: 3}
+    assert placed.thresholds == {pen: 4, ink: None}
+    assert (stock_of(database, pen), balance_of(database, buyer)) == (10, 50_00)
+
+
+@pytest.mark.parametrize(
+    ("missing", "code"),
+    [("customer", "customer_not_found"), ("product", "product_not_found"),
+     ("archived", "product_inactive")],
+)  # fmt: skip
+def test_placing_to_process_refuses_what_placing_refuses(
+    database: Database, missing: str, code: str
+) -> None:
+    buyer = customer(database) if missing != "customer" else 9999
+    pen = product(database)
+    other = {"customer": pen, "product": 8888, "archived": product(database, active=False)}
+
+    with pytest.raises(OrdermillError) as exc:
+        place_to_process(database, buyer, (pen, 1), (other[missing], 1))
+
+    assert exc.value.code == code
+    assert all_orders(database) == 0
+
+
+def test_an_order_placed_and_processed_at_once_settles_as_one_processed_later(
+    database: Database,
+) -> None:
+    # Given the same shop twice: 3 pens (low under 2) and 9 inks; a customer with 100.00
+    def shop() -> tuple[int, int, int]:
+        buyer = customer(database, balance=100_00)
+        pen = product(database, price=2_00, stock=3)
+        ink = product(database, price=7_50, stock=9)
+        with database.write() as session:
+            session.execute(
+                update(products).where(products.c.id == pen).values(low_stock_threshold=2)
+            )
+        return buyer, pen, ink
+
+    later, at_once = shop(), shop()
+
+    # When each orders 5 pens and 2 inks with adjust: one placed now and processed later,
+    # the other placed and processed in one transaction
+    first = place(database, later[0], (later[1], 5), (later[2], 2))
+    process(database, first.id, Strategy.ADJUST)
+    with database.write() as session:
+        placed = place_order_to_process(
+            session,
+            customer_id=at_once[0],
+            items=[ItemRequest(at_once[1], 5), ItemRequest(at_once[2], 2)],
+            currency="USD",
+        )
+        answered = process_placed(session, placed, Strategy.ADJUST, now=PROCESSED_AT)
+
+    # Then both orders, stocks, balances and notifications end the same
+    second = fetch(database, placed.order.id)
+    assert answered == second
+    settled = [(ln.quantity_ordered, ln.quantity, ln.line_total) for ln in second.lines]
+    assert settled == [(5, 3, 6_00), (2, 2, 15_00)]
+    assert [
+        (ln.quantity_ordered, ln.quantity, ln.line_total) for ln in fetch(database, first.id).lines
+    ] == settled
+    assert (second.total, second.status) == (21_00, "processed")
+    for shop_of in (later, at_once):
+        assert (stock_of(database, shop_of[1]), stock_of(database, shop_of[2])) == (0, 7)
+        assert balance_of(database, shop_of[0]) == 79_00
+    with database.read() as session:
+        low = session.execute(
+            select(outbox_events.c.product_id).where(outbox_events.c.type == "product.low_stock")
+        ).scalars()
+        assert sorted(low) == [later[1], at_once[1]]
 
 
 @pytest.mark.parametrize("quantity", [0, -1])

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from ordermill.db import Database
+from ordermill.services import carts
 from tests import factories
 
 ORDERS = 60
@@ -134,3 +135,59 @@ def test_a_page_of_orders_is_read_in_two_statements_without_a_transaction(
     if database.is_sqlite:
         return
     assert all(autocommit for _statement, autocommit in seen), seen
+
+
+def test_placing_and_processing_an_order_reads_nothing_back(
+    client: TestClient, database: Database, sql: StatementLog
+) -> None:
+    # Given a customer with money and two products
+    buyer = factories.customer(database, balance=100_00)
+    items = [{"product_id": factories.product(database), "quantity": 2} for _ in range(2)]
+    assert client.get("/api/auth/whoami").status_code == 200  # the token, outside the count
+
+    # When an order is placed and processed in one request
+    sql.recording = True
+    try:
+        answer = client.post(
+            "/api/orders", json={"customer_id": buyer, "items": items, "process": True}
+        )
+    finally:
+        sql.recording = False
+
+    # Then processing read neither the order nor its customer and products again: placing
+    # locked and read them. On PostgreSQL placing is the one statement before the commit,
+    # which carries the processing's writes and the number; on SQLite the catalog read
+    # before placing is the one read.
+    assert (answer.status_code, answer.json()["status"]) == (201, "processed"), answer.text
+    reads = [s for s in sql.statements if s.lstrip().upper().startswith("SELECT")]
+    if database.is_sqlite:
+        assert len(reads) == 1, sql.statements
+        return
+    assert reads == []
+    assert len(sql.statements) == 1, sql.statements
+
+
+def test_checking_out_with_processing_reads_the_catalog_once(
+    database: Database, sql: StatementLog
+) -> None:
+    # Given a customer with money and a cart of two products
+    buyer = factories.customer(database, balance=100_00)
+    pen, ink = factories.product(database), factories.product(database)
+    with database.write() as session:
+        for product in (pen, ink):
+            carts.set_cart_item(session, buyer, product, 2)
+
+    # When they check out asking for processing
+    sql.recording = True
+    try:
+        with database.write() as session:
+            order = carts.checkout(session, buyer, currency="USD", process=True)
+    finally:
+        sql.recording = False
+
+    # Then the only reads were the catalog (with the balance) and the cart's own data:
+    # processing read neither the new order nor its customer and products again
+    assert order.status == "processed"
+    reads = [s for s in sql.statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 2, reads
+    assert all("FROM orders" not in s for s in reads), reads

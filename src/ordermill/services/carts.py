@@ -14,16 +14,15 @@ from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import Code, Conflict, InvalidInput, order_not_found, product_not_found
 from ordermill.models import utcnow
 from ordermill.services.audit import SYSTEM, Actor
+from ordermill.services.order_items import MAX_QUANTITY, check_catalog, read_catalog
 from ordermill.services.order_views import OrderView
 from ordermill.services.orders import (
-    MAX_QUANTITY,
     assign_number,
-    check_catalog,
     ensure_customer_exists,
     insert_order,
-    read_catalog,
+    insert_order_to_process,
 )
-from ordermill.services.processing import process_order
+from ordermill.services.processing import process_placed
 from ordermill.services.tables import cart_items, carts, order_lines, orders, products, upsert
 
 
@@ -307,21 +306,20 @@ def checkout(
         )
         if extra:
             line_extra[pid] = extra
-    order = insert_order(
-        session,
-        customer_id=customer_id,
-        wanted=wanted,
-        catalog=catalog,
-        currency=currency,
-        shipping_address=shipping_address,
-        note=note,
-        extra=order_extra or None,
-        now=utcnow(),
-        actor=actor,
-        line_extra=line_extra,
-    )
+    now = utcnow()
     if process:
-        order = process_order(session, order.id, strategy, flow=flow, actor=actor)
+        placed = insert_order_to_process(
+            session, customer_id=customer_id, wanted=wanted, catalog=catalog,
+            currency=currency, shipping_address=shipping_address, note=note,
+            extra=order_extra or None, now=now, actor=actor, line_extra=line_extra,
+        )  # fmt: skip
+        order = process_placed(session, placed, strategy, flow=flow, actor=actor)
+    else:
+        order = insert_order(
+            session, customer_id=customer_id, wanted=wanted, catalog=catalog,
+            currency=currency, shipping_address=shipping_address, note=note,
+            extra=order_extra or None, now=now, actor=actor, line_extra=line_extra,
+        )  # fmt: skip
     return assign_number(session, order)
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ordermill.domain.orders import (
@@ -25,97 +24,28 @@ from ordermill.domain.orders import (
 from ordermill.errors import (
     Code,
     Conflict,
-    InvalidInput,
-    NotFound,
     customer_not_found,
     order_not_found,
 )
 from ordermill.models import utcnow
 from ordermill.services import audit
 from ordermill.services.audit import SYSTEM, Actor
+from ordermill.services.order_items import (
+    ItemRequest,
+    check_catalog,
+    merge_items,
+    read_catalog,
+)
 from ordermill.services.order_views import OrderView
-from ordermill.services.plans import PlaceLine, PlacePlan, ProductSnapshot
+from ordermill.services.plans import PlacedToProcess, PlaceLine, PlacePlan, ProductSnapshot
 from ordermill.services.tables import (
     customers,
     orders,
-    products,
 )
 from ordermill.services.writers import postgres as postgres_writer
 from ordermill.services.writers import writer_for
 
-MAX_LINES = 500
-MAX_QUANTITY = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class ItemRequest:
-    product_id: int
-    quantity: int
-
-
 # ---------------------------------------------------------------- placing
-
-
-def merge_items(items: Iterable[ItemRequest]) -> dict[int, int]:
-    """Sum the quantities asked for each product, validating them."""
-    merged: dict[int, int] = {}
-    for item in items:
-        if item.quantity <= 0:
-            raise InvalidInput("quantity must be at least 1", field="quantity")
-        merged[item.product_id] = merged.get(item.product_id, 0) + item.quantity
-        if merged[item.product_id] > MAX_QUANTITY:
-            raise InvalidInput(f"quantity may not exceed {MAX_QUANTITY}", field="quantity")
-    if not merged:
-        raise InvalidInput("an order needs at least one item", field="items")
-    if len(merged) > MAX_LINES:
-        raise InvalidInput(f"an order may have at most {MAX_LINES} lines", field="items")
-    return merged
-
-
-_READ_CATALOG = (  # built once: building it per order cost more than running it
-    select(
-        customers.c.id.label("customer_id"),
-        products.c.id,
-        products.c.name,
-        products.c.sku,
-        products.c.price,
-        products.c.stock,
-        products.c.active,
-    )
-    .select_from(
-        customers.outerjoin(products, products.c.id.in_(bindparam("product_ids", expanding=True)))
-    )
-    .where(customers.c.id == bindparam("customer_id"))
-)
-
-
-def read_catalog(session: Session, customer_id: int, product_ids: Sequence[int]) -> dict[int, Any]:
-    """The products' snapshot (name, SKU, price, stock, whether sold) by id, checking
-    that the customer exists, in one round trip."""
-    rows = session.execute(
-        _READ_CATALOG, {"customer_id": customer_id, "product_ids": list(product_ids)}
-    ).all()
-    if not rows:
-        raise customer_not_found(customer_id)
-    return {row.id: row for row in rows if row.id is not None}
-
-
-def check_catalog(wanted: Mapping[int, int], catalog: Mapping[int, Any]) -> None:
-    """Refuse products that don't exist (404) or are no longer sold (409)."""
-    missing = sorted(pid for pid in wanted if pid not in catalog)
-    if missing:
-        raise NotFound(
-            f"Product(s) {', '.join(map(str, missing))} do not exist.",
-            code=Code.PRODUCT_NOT_FOUND,
-            product_ids=missing,
-        )
-    inactive = sorted(pid for pid in wanted if not catalog[pid].active)
-    if inactive:
-        raise Conflict(
-            f"Product(s) no longer sold: {', '.join(map(str, inactive))}",
-            code=Code.PRODUCT_INACTIVE,
-            product_ids=inactive,
-        )
 
 
 def insert_order(
@@ -144,15 +74,66 @@ def insert_order(
         extra=extra,
         now=now,
         actor=actor,
-        snapshot={
-            pid: ProductSnapshot(catalog[pid].name, catalog[pid].sku, catalog[pid].price)
-            for pid in wanted
-        },
+        snapshot=_snapshot(wanted, catalog),
     )
     placed = writer_for(session).place(session, plan)
     if placed is None:  # a product left the catalog since the caller read it
         raise _catalog_changed()
     return placed
+
+
+def insert_order_to_process(
+    session: Session,
+    *,
+    customer_id: int,
+    wanted: Mapping[int, int],
+    catalog: Mapping[int, Any],
+    currency: str,
+    shipping_address: str | None,
+    note: str | None,
+    extra: dict[str, Any] | None,
+    now: datetime,
+    actor: Actor,
+    line_extra: Mapping[int, dict[str, Any]] | None = None,
+) -> PlacedToProcess:
+    """``insert_order`` for an order the caller processes next in the same transaction
+    (``processing.process_placed``), with its customer and products locked and read for
+    it: on PostgreSQL by the one statement that places it, on SQLite by the caller's
+    ``read_catalog`` (the transaction holds the database's write lock)."""
+    if session.get_bind().dialect.name != "postgresql":
+        view = insert_order(
+            session, customer_id=customer_id, wanted=wanted, catalog=catalog,
+            currency=currency, shipping_address=shipping_address, note=note, extra=extra,
+            now=now, actor=actor, line_extra=line_extra,
+        )  # fmt: skip
+        return _as_read(view, catalog)
+    plan = _plan(
+        customer_id=customer_id, wanted=wanted, line_extra=line_extra, currency=currency,
+        shipping_address=shipping_address, note=note, extra=extra, now=now, actor=actor,
+        snapshot=_snapshot(wanted, catalog),
+    )  # fmt: skip
+    placed = postgres_writer.place_to_process(session, plan)
+    if placed is None:
+        raise _catalog_changed()
+    return placed
+
+
+def _snapshot(wanted: Mapping[int, int], catalog: Mapping[int, Any]) -> dict[int, ProductSnapshot]:
+    return {
+        pid: ProductSnapshot(catalog[pid].name, catalog[pid].sku, catalog[pid].price)
+        for pid in wanted
+    }
+
+
+def _as_read(view: OrderView, catalog: Mapping[int, Any]) -> PlacedToProcess:
+    """An order placed from ``read_catalog``'s rows, with what they say of its customer
+    and products."""
+    return PlacedToProcess(
+        view,
+        int(next(iter(catalog.values())).balance),
+        {pid: row.stock for pid, row in catalog.items()},
+        {pid: row.low_stock_threshold for pid, row in catalog.items()},
+    )
 
 
 def _plan(
@@ -183,6 +164,13 @@ def _plan(
         ),
         snapshot=snapshot,
     )
+
+
+def _nothing_placed(session: Session, customer_id: int, wanted: Mapping[int, int]) -> NoReturn:
+    """Placing wrote nothing (PostgreSQL's one statement): say exactly what is missing or
+    no longer sold."""
+    check_catalog(wanted, read_catalog(session, customer_id, list(wanted)))
+    raise _catalog_changed()
 
 
 def _catalog_changed() -> Conflict:
@@ -256,9 +244,30 @@ def place_order(
         placed = writer_for(session).place(session, plan)
         if placed is not None:
             return assign_number(session, placed) if numbered else placed
-        # Nothing was written: say exactly what is missing or no longer sold.
-        check_catalog(wanted, read_catalog(session, customer_id, list(wanted)))
-        raise _catalog_changed()
+        _nothing_placed(session, customer_id, wanted)
+    view, _catalog = _place_checked(
+        session, customer_id=customer_id, wanted=wanted, currency=currency,
+        shipping_address=shipping_address, note=note, extra=extra, require_stock=require_stock,
+        now=now, actor=actor,
+    )  # fmt: skip
+    return assign_number(session, view) if numbered else view
+
+
+def _place_checked(
+    session: Session,
+    *,
+    customer_id: int,
+    wanted: Mapping[int, int],
+    currency: str,
+    shipping_address: str | None,
+    note: str | None,
+    extra: dict[str, Any] | None,
+    require_stock: bool,
+    now: datetime,
+    actor: Actor,
+) -> tuple[OrderView, dict[int, Any]]:
+    """Read and check the catalog, then write the order (unnumbered) from it; the order
+    and the catalog as read."""
     catalog = read_catalog(session, customer_id, list(wanted))
     check_catalog(wanted, catalog)
     if require_stock:
@@ -277,7 +286,45 @@ def place_order(
         now=now,
         actor=actor,
     )
-    return assign_number(session, view) if numbered else view
+    return view, catalog
+
+
+def place_order_to_process(
+    session: Session,
+    *,
+    customer_id: int,
+    items: Iterable[ItemRequest],
+    currency: str,
+    shipping_address: str | None = None,
+    note: str | None = None,
+    extra: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> PlacedToProcess:
+    """``place_order`` (unnumbered) for an order the caller processes next in the same
+    transaction (``processing.process_placed``): with its customer and products locked
+    and read for it, so processing reads nothing again.
+
+    On PostgreSQL one statement locks and places; on SQLite the transaction holds the
+    database's write lock, so the catalog as read before placing is as good as locked.
+    """
+    wanted = merge_items(items)
+    now = (now or utcnow()).astimezone(UTC)
+    if session.get_bind().dialect.name == "postgresql":
+        plan = _plan(
+            customer_id=customer_id, wanted=wanted, line_extra=None, currency=currency,
+            shipping_address=shipping_address, note=note, extra=extra, now=now, actor=actor,
+        )  # fmt: skip
+        placed = postgres_writer.place_to_process(session, plan)
+        if placed is None:
+            _nothing_placed(session, customer_id, wanted)
+        return placed
+    view, catalog = _place_checked(
+        session, customer_id=customer_id, wanted=wanted, currency=currency,
+        shipping_address=shipping_address, note=note, extra=extra, require_stock=False,
+        now=now, actor=actor,
+    )  # fmt: skip
+    return _as_read(view, catalog)
 
 
 class PendingOrder:
@@ -332,9 +379,8 @@ def place_order_at_commit(
     )
 
     def done(session: Session, view: OrderView | None) -> None:
-        if view is None:  # nothing was written: say exactly what is missing
-            check_catalog(wanted, read_catalog(session, customer_id, list(wanted)))
-            raise _catalog_changed()
+        if view is None:
+            _nothing_placed(session, customer_id, wanted)
         pending._view = view
 
     postgres_writer.place_at_commit(session, plan, done)

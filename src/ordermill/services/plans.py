@@ -190,3 +190,16 @@ class PlacePlan:
             total=total,
             lines=lines,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedToProcess:
+    """An order just placed, to be processed in the same transaction: its customer and
+    products locked in the writers' lock order (the order is new, so none can see it),
+    and what processing reads of them: the balance, each product's stock and low-stock
+    threshold."""
+
+    order: OrderView
+    balance: int
+    stock: Mapping[int, int]
+    thresholds: Mapping[int, int | None]

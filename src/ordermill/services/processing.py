@@ -40,6 +40,7 @@ from ordermill.services.plans import (
     LineAdjustment,
     OrderProcessed,
     PaymentRow,
+    PlacedToProcess,
     ProcessPlan,
     StockTake,
 )
@@ -77,10 +78,7 @@ def process_order(
     outcome = process_orders(
         session, [order_id], strategy, flow=flow, now=now, actor=actor, at_commit=at_commit
     )
-    result = outcome[order_id]
-    if isinstance(result, OrdermillError):
-        raise result
-    return result
+    return _the_one(outcome, order_id)
 
 
 def process_orders(
@@ -112,6 +110,42 @@ def process_orders(
     )
 
 
+def process_placed(
+    session: Session,
+    placed: PlacedToProcess,
+    strategy: Strategy = DEFAULT_STRATEGY,
+    *,
+    flow: PaymentFlow = PaymentFlow.BALANCE,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+    at_commit: bool = False,
+) -> OrderView:
+    """``process_order`` for an order placed in the same transaction by
+    ``orders.place_order_to_process``, which locked and read what processing needs: it
+    is decided and written without reading anything again."""
+    moment = now or utcnow()
+    order = placed.order
+    claims = {order.id: Claimed(order, placed.balance)}
+    at_commit = at_commit and not plugins.has("post_transition")
+    outcome = one_at_a_time(
+        session,
+        [order.id],
+        lambda batch: _settle(
+            session, batch, claims, dict(placed.stock), dict(placed.thresholds),
+            strategy, flow, moment, actor, at_commit,
+        ),
+    )  # fmt: skip
+    return _the_one(outcome, order.id)
+
+
+def _the_one(outcome: Results, order_id: int) -> OrderView:
+    """The processed order, or raise why not."""
+    result = outcome[order_id]
+    if isinstance(result, OrdermillError):
+        raise result
+    return result
+
+
 def _process_set(
     session: Session,
     ids: list[int],
@@ -122,24 +156,44 @@ def _process_set(
     at_commit: bool = False,
 ) -> Results:
     claims = _claim_many(session, ids)
-    results: Results = {
-        order_id: order_not_found(order_id) for order_id in ids if order_id not in claims
-    }
     # Only orders the workflow lets through lock their products.
-    candidates = [
-        claims[order_id]
-        for order_id in ids
-        if order_id in claims and check(Action.PROCESS, claims[order_id].facts(flow)).allowed
-    ]
     product_ids = sorted(
         {
             line.product_id
-            for claimed in candidates
+            for claimed in _processable(claims, ids, flow)
             for line in claimed.view.lines
             if line.product_id is not None
         }
     )
     stock, thresholds = _lock_products(session, product_ids)
+    return _settle(session, ids, claims, stock, thresholds, strategy, flow, now, actor, at_commit)
+
+
+def _processable(claims: dict[int, Claimed], ids: list[int], flow: PaymentFlow) -> list[Claimed]:
+    return [
+        claims[order_id]
+        for order_id in ids
+        if order_id in claims and check(Action.PROCESS, claims[order_id].facts(flow)).allowed
+    ]
+
+
+def _settle(
+    session: Session,
+    ids: list[int],
+    claims: dict[int, Claimed],
+    stock: dict[int, int],
+    thresholds: dict[int, int | None],
+    strategy: Strategy,
+    flow: PaymentFlow,
+    now: datetime,
+    actor: Actor,
+    at_commit: bool,
+) -> Results:
+    """Decide the claimed orders in id order against the locked stock and balances, and
+    write the ones that go through together."""
+    results: Results = {
+        order_id: order_not_found(order_id) for order_id in ids if order_id not in claims
+    }
     batch = _Batch(
         at_commit=at_commit,
         strategy=strategy,

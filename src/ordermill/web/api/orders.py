@@ -14,6 +14,7 @@ from ordermill.errors import InvalidInput
 from ordermill.services import order_views, processing
 from ordermill.services import orders as order_service
 from ordermill.services.accounts import Principal
+from ordermill.services.order_items import ItemRequest
 from ordermill.web.api import problems
 from ordermill.web.auth import actor_of, requires
 from ordermill.web.deps import (
@@ -93,21 +94,25 @@ def create_order(
 
     With `"process": true` it is processed in the same transaction.
     """
-    items = [order_service.ItemRequest(i.product_id, i.quantity) for i in body.items]
+    items = [ItemRequest(i.product_id, i.quantity) for i in body.items]
     actor = actor_of(writer)
 
     def place(session: Session, *, at_commit: bool = False) -> order_views.OrderView:
         """The order, unnumbered; processed in the same transaction if asked (its writes
         with the commit if ``at_commit``)."""
-        order = order_service.place_order(
+        if not body.process:
+            return order_service.place_order(
+                session, customer_id=body.customer_id, items=items, currency=settings.currency,
+                shipping_address=body.shipping_address, note=body.note, extra=body.extra,
+                actor=actor, numbered=False,
+            )  # fmt: skip
+        placed = order_service.place_order_to_process(
             session, customer_id=body.customer_id, items=items, currency=settings.currency,
             shipping_address=body.shipping_address, note=body.note, extra=body.extra,
-            actor=actor, numbered=False,
+            actor=actor,
         )  # fmt: skip
-        if not body.process:
-            return order
-        return processing.process_order(
-            session, order.id, body.strategy, flow=body.flow or settings.payment_flow,
+        return processing.process_placed(
+            session, placed, body.strategy, flow=body.flow or settings.payment_flow,
             actor=actor, at_commit=at_commit,
         )  # fmt: skip
 

@@ -23,7 +23,7 @@ from ordermill.errors import Code, OrdermillError
 from ordermill.services import carts
 from ordermill.services.accounts import Principal
 from ordermill.services.carts import CartItemView, CartLine
-from ordermill.services.orders import MAX_QUANTITY
+from ordermill.services.order_items import MAX_QUANTITY
 from ordermill.web.deps import DatabaseDep, IdPath, SettingsDep
 from ordermill.web.pages.form_checks import check, whole_number
 from ordermill.web.pages.render import redirect, render
