@@ -100,20 +100,17 @@ def insert_order_to_process(
     (``processing.process_placed``), with its customer and products locked and read for
     it: on PostgreSQL by the one statement that places it, on SQLite by the caller's
     ``read_catalog`` (the transaction holds the database's write lock)."""
-    if session.get_bind().dialect.name != "postgresql":
-        view = insert_order(
-            session, customer_id=customer_id, wanted=wanted, catalog=catalog,
-            currency=currency, shipping_address=shipping_address, note=note, extra=extra,
-            now=now, actor=actor, line_extra=line_extra,
-        )  # fmt: skip
-        return _as_read(view, catalog)
     plan = _plan(
         customer_id=customer_id, wanted=wanted, line_extra=line_extra, currency=currency,
         shipping_address=shipping_address, note=note, extra=extra, now=now, actor=actor,
         snapshot=_snapshot(wanted, catalog),
     )  # fmt: skip
-    placed = postgres_writer.place_to_process(session, plan)
-    if placed is None:
+    if session.get_bind().dialect.name == "postgresql":
+        placed = postgres_writer.place_to_process(session, plan)
+    else:
+        view = writer_for(session).place(session, plan)
+        placed = None if view is None else _as_read(view, catalog)
+    if placed is None:  # a product left the catalog since the caller read it
         raise _catalog_changed()
     return placed
 
