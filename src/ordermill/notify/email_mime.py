@@ -1,27 +1,27 @@
 """An email's wire form: a multipart/alternative message (text and HTML) as the bytes
 handed to the SMTP server or written to an ``.eml`` file.
 
-Built with the standard library's ``compat32`` MIME classes and flattened once: about
-0.4 ms a message against 2 ms for ``EmailMessage``, whose header registry parses and
-refolds every header (and ``send_message`` flattened it a second time). Headers stay
-safe from user text: names and subjects come in on one line (``one_line``), anything
-outside ASCII goes out as RFC 2047 encoded words, and both bodies are quoted-printable,
-in which the boundary's ``=_`` can never occur.
+The message always has the same shape, so it is written out directly: each header
+folded by the standard library's ``email.header.Header`` (RFC 2047 encoded words for
+anything outside ASCII, lines of at most 78 characters) and each body encoded by its
+quoted-printable encoder, laid out as the ``compat32`` generator lays out the same
+message (a test compares the two byte for byte). About 0.1 ms a message, against
+0.4 ms for building ``email.mime`` objects and flattening them, and 2 ms for
+``EmailMessage``. Headers stay safe from user text: names and subjects come in on one
+line (``one_line``), and the boundary's ``=_`` can never occur in a quoted-printable
+body.
 """
 
 from __future__ import annotations
 
 import secrets
-from email.charset import QP, Charset
+from email import quoprimime
 from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.nonmultipart import MIMENonMultipart
-from email.policy import compat32
 from email.utils import formataddr, formatdate, parseaddr
+from functools import lru_cache
 
-WIRE = compat32.clone(linesep="\r\n")  # what SMTP and .eml files want
-UTF8_QP = Charset("utf-8")
-UTF8_QP.body_encoding = QP
+CRLF = "\r\n"  # what SMTP and .eml files want
+MAX_LINE = 78  # RFC 5322's "should" for header lines
 
 
 def ascii_address(address: str) -> str:
@@ -40,14 +40,35 @@ def mailbox(name: str, address: str) -> str:
     return formataddr((name, ascii_address(address)), charset="utf-8")
 
 
+@lru_cache(maxsize=16)
 def sender(mail_from: str) -> str:
     """The store's ``From``, as the settings give it (``Name <address>`` or an address)."""
     name, address = parseaddr(mail_from)
     return mailbox(name, address)
 
 
-def header_text(value: str) -> str | Header:
-    return value if value.isascii() else Header(value, "utf-8")
+def header(name: str, value: str) -> str:
+    """``Name: value`` folded to lines of at most 78 characters, CRLF between them; a
+    value outside ASCII as UTF-8 encoded words."""
+    if value.isascii() and len(name) + 2 + len(value) <= MAX_LINE and _plain(value):
+        return f"{name}: {value}"  # as Header would give it back: nothing to fold or encode
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    folded = Header(value, charset, header_name=name).encode(linesep=CRLF, maxlinelen=MAX_LINE)
+    return f"{name}: {folded}"
+
+
+def _plain(value: str) -> bool:
+    """One line, no whitespace at either end or twice in a row."""
+    return value.isprintable() and value.strip() == value and "  " not in value
+
+
+def quoted_printable(text: str) -> str:
+    """``text`` as a quoted-printable UTF-8 body with CRLF line ends."""
+    if not text:
+        return text
+    # The encoder works on bytes given as the code points 0-255 (as email.charset does).
+    encoded = quoprimime.body_encode(text.encode("utf-8").decode("latin-1"))
+    return encoded.replace("\n", CRLF)
 
 
 def wire_form(
@@ -61,15 +82,24 @@ def wire_form(
     html: str,
 ) -> bytes:
     """The whole message, CRLF line ends, ready for ``DATA``."""
-    mail = MIMEMultipart("alternative", boundary=f"=_ordermill_{secrets.token_hex(12)}")
-    mail["From"] = sender(mail_from)
-    mail["To"] = mailbox(to_name, to)
-    mail["Subject"] = header_text(subject)  # type: ignore[assignment]  # compat32 takes a Header
-    mail["Date"] = formatdate(localtime=False, usegmt=True)
-    mail["Message-ID"] = message_id
+    boundary = f"=_ordermill_{secrets.token_hex(12)}"
+    lines = [
+        f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"',
+        "MIME-Version: 1.0",
+        header("From", sender(mail_from)),
+        header("To", mailbox(to_name, to)),
+        header("Subject", subject),
+        f"Date: {formatdate(usegmt=True)}",
+        header("Message-ID", message_id),
+        "",
+    ]
     for body, subtype in ((text, "plain"), (html, "html")):
-        part = MIMENonMultipart("text", subtype)
-        del part["MIME-Version"]  # once, on the message
-        part.set_payload(body, UTF8_QP)
-        mail.attach(part)
-    return mail.as_bytes(policy=WIRE)
+        lines += (
+            f"--{boundary}",
+            f'Content-Type: text/{subtype}; charset="utf-8"',
+            "Content-Transfer-Encoding: quoted-printable",
+            "",
+            quoted_printable(body),
+        )
+    lines += (f"--{boundary}--", "")
+    return CRLF.join(lines).encode("ascii")

@@ -14,6 +14,7 @@ import ssl
 import threading
 from dataclasses import dataclass
 from email.utils import parseaddr
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from ordermill.errors import Misconfigured
@@ -94,6 +95,12 @@ class SmtpTarget:
             sender.close()
 
 
+@lru_cache(maxsize=16)
+def envelope_sender(mail_from: str) -> str:
+    """The address in the store's ``From`` (``Name <address>``), for ``MAIL FROM``."""
+    return parseaddr(mail_from)[1]
+
+
 class SmtpSender:
     """Hands emails to one server, each sending thread on a connection it keeps until
     ``close`` (a worker's pass): one connection, greeting and login for many messages.
@@ -109,7 +116,7 @@ class SmtpSender:
         self._open: list[smtplib.SMTP] = []
 
     def send(self, mail: bytes, mail_from: str, recipient: str) -> Outcome:
-        sender = parseaddr(mail_from)[1]
+        sender = envelope_sender(mail_from)
         where = self.target.where
         server: smtplib.SMTP | None = getattr(self._local, "server", None)
         for fresh in (server is None, True):
