@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from ordermill.config import Settings
 from ordermill.db import Database
@@ -302,3 +302,36 @@ def test_concurrent_workers_on_one_database_never_send_twice(database: Database)
     delivered = channel.delivered()
     assert len(delivered) == 200
     assert max(delivered.values()) == 1
+
+
+def test_on_postgresql_a_batch_is_claimed_in_one_statement_and_recorded_in_one(
+    database: Database,
+) -> None:
+    if database.is_sqlite:
+        pytest.skip("SQLite's one writer claims in three statements, with nobody to skip")
+    # Given 8 events dispatched into 8 deliveries: one claim's worth for 2 sending threads
+    add_events(database, 8)
+    sender = worker(database, Recorder())
+    with database.write() as session:
+        from ordermill.notify.dispatch import dispatch
+
+        assert dispatch(session, sender.channels, utcnow()) == 8
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(" ".join(statement.split())[:60])
+
+    # When a worker's pass sends them
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        counts = sender.run_once()
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+
+    # Then it looked for events (none), claimed the batch with its events and endpoints
+    # in one statement, recorded the 8 outcomes in one, and found nothing more due
+    assert counts["sent"] == 8
+    assert statuses(database) == ["sent"] * 8
+    assert len(seen) == 4, seen
+    assert [seen[1][:11], seen[3][:11]] == ["WITH due AS"] * 2, seen
+    assert seen[2].startswith("UPDATE deliveries AS d SET status"), seen

@@ -131,7 +131,7 @@ class Worker:
             statuses = deliveries.record(
                 session,
                 self.name,
-                [(result, c.webhook_id) for result, c in zip(results, claimed, strict=True)],
+                list(zip(results, claimed, strict=True)),
                 utcnow(),
                 self.schedule,
                 self.disable_after,

@@ -11,15 +11,16 @@ out twice (with the same delivery and event ids, so receivers recognise it).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from ordermill.models import UTCDateTime
 from ordermill.services.tables import (
     deliveries,
     outbox_events,
@@ -147,9 +148,14 @@ def claim_deliveries(
     session: Session, worker: str, limit: int, now: datetime, lease: float
 ) -> list[Claimed]:
     """Take up to ``limit`` due deliveries for ``worker`` until ``now + lease``."""
-    due = session.execute(
-        _skip_locked(
-            session,
+    until = now + timedelta(seconds=lease)
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: lock the due rows (skipping those another worker holds), lease
+        # them, and read them with their events and endpoints.
+        values = {"now": now, "until": until, "worker": worker, "limit": limit}
+        return _claimed(session.execute(_CLAIM_PG, values))
+    ids = list(
+        session.execute(
             select(deliveries.c.id)
             .where(
                 deliveries.c.status == DeliveryStatus.PENDING.value,
@@ -157,16 +163,15 @@ def claim_deliveries(
                 or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
             )
             .order_by(deliveries.c.next_attempt, deliveries.c.id)
-            .limit(limit),
-        )
-    ).scalars()
-    ids = list(due)
+            .limit(limit)
+        ).scalars()
+    )
     if not ids:
         return []
     session.execute(
         update(deliveries)
         .where(deliveries.c.id.in_(ids))
-        .values(lease_until=now + timedelta(seconds=lease), leased_by=worker)
+        .values(lease_until=until, leased_by=worker)
     )
     rows = session.execute(
         select(
@@ -188,8 +193,42 @@ def claim_deliveries(
         .outerjoin(webhooks, webhooks.c.id == deliveries.c.webhook_id)
         .where(deliveries.c.id.in_(ids))
         .order_by(deliveries.c.next_attempt, deliveries.c.id)
-    ).all()
-    return [Claimed(**row._mapping) for row in rows]
+    )
+    return _claimed(rows)
+
+
+def _claimed(rows: Iterable[Any]) -> list[Claimed]:
+    return [Claimed(*cast(tuple[Any, ...], row)) for row in rows]
+
+
+_CLAIM_PG = (
+    text(
+        """
+WITH due AS (
+    SELECT id FROM deliveries
+    WHERE status = 'pending' AND next_attempt <= :now
+      AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY next_attempt, id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE deliveries AS d SET lease_until = :until, leased_by = :worker
+    FROM due WHERE d.id = due.id
+    RETURNING d.id, d.event_id, d.channel, d.recipient, d.message, d.attempts,
+              d.webhook_id, d.next_attempt
+)
+SELECT c.id, c.event_id, e.type, e.created, c.channel, c.recipient, c.message,
+       c.attempts, c.webhook_id, w.url, w.secret, w.previous_secret,
+       w.previous_secret_until
+FROM claimed AS c
+JOIN outbox_events AS e ON e.id = c.event_id
+LEFT JOIN webhooks AS w ON w.id = c.webhook_id
+ORDER BY c.next_attempt, c.id
+"""
+    )
+    .bindparams(bindparam("now", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime()))
+    .columns(created=UTCDateTime(), previous_secret_until=UTCDateTime())
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,35 +265,23 @@ class Result:
 def record(
     session: Session,
     worker: str,
-    results: Sequence[tuple[Result, int | None]],
+    results: Sequence[tuple[Result, Claimed]],
     now: datetime,
     schedule: Schedule,
     disable_after: timedelta | None = None,
 ) -> dict[int, str]:
-    """Record a batch of attempts (each with its webhook's id, if any) in two
-    statements; returns each delivery's status after it.
+    """Record a batch of attempts (each with the delivery as claimed); returns each
+    delivery's status after it.
 
     Only the worker holding the lease records, so a worker that lost its lease (it
     ran past it, and another took the delivery) does not overwrite the other's outcome:
-    its deliveries come back ``lost``.
+    its deliveries come back ``lost``. While the lease is held nobody else changes the
+    delivery, so its attempts are the claimed ones plus this one.
     """
-    ids = [result.delivery_id for result, _ in results]
-    held = dict(
-        session.execute(
-            select(deliveries.c.id, deliveries.c.attempts).where(
-                deliveries.c.id.in_(ids),
-                deliveries.c.leased_by == worker,
-                deliveries.c.status == DeliveryStatus.PENDING.value,
-            )
-        ).all()
-    )
-    statuses: dict[int, str] = {}
-    rows: list[dict[str, Any]] = []
-    for result, _webhook in results:
-        if result.delivery_id not in held:
-            statuses[result.delivery_id] = "lost"
-            continue
-        attempts = held[result.delivery_id] + 1
+    rows: list[tuple[int, str, int, int | None, str | None, datetime | None, datetime | None]]
+    rows = []
+    for result, claimed in results:
+        attempts = claimed.attempts + 1
         next_attempt = None
         if result.ok:
             status = DeliveryStatus.SENT
@@ -264,23 +291,46 @@ def record(
             status = DeliveryStatus.PENDING
             gap = schedule.next_gap(attempts, result.retry_after)
             next_attempt = now + timedelta(seconds=gap)
-        statuses[result.delivery_id] = status.value
+        sent = now if result.ok else None
         rows.append(
-            {
-                "b_id": result.delivery_id,
-                "b_status": status.value,
-                "b_attempts": attempts,
-                "b_code": result.response_code,
-                "b_error": result.error,
-                "b_sent": now if result.ok else None,
-                "b_next": next_attempt,
-            }
+            (
+                claimed.id,
+                status.value,
+                attempts,
+                result.response_code,
+                result.error,
+                sent,
+                next_attempt,
+            )
         )
-    if rows:
-        session.execute(_RECORD, rows)
+    recorded = _write_outcomes(session, worker, rows) if rows else set()
+    statuses = {row[0]: row[1] if row[0] in recorded else "lost" for row in rows}
     for webhook_id, outcomes in _by_webhook(results, statuses).items():
         _endpoint_health(session, webhook_id, outcomes, now, disable_after)
     return statuses
+
+
+def _write_outcomes(session: Session, worker: str, rows: list[tuple[Any, ...]]) -> set[int]:
+    """Write the outcomes of the deliveries ``worker`` still holds; their ids."""
+    if session.get_bind().dialect.name == "postgresql":
+        columns = list(zip(*rows, strict=True))
+        names = ("ids", "statuses", "attempts", "codes", "errors", "sent", "next_at")
+        values = dict(zip(names, map(list, columns), strict=True))
+        return set(session.execute(_RECORD_PG, {**values, "worker": worker}).scalars())
+    held = set(
+        session.execute(
+            select(deliveries.c.id).where(
+                deliveries.c.id.in_([row[0] for row in rows]),
+                deliveries.c.leased_by == worker,
+                deliveries.c.status == DeliveryStatus.PENDING.value,
+            )
+        ).scalars()
+    )
+    names = ("b_id", "b_status", "b_attempts", "b_code", "b_error", "b_sent", "b_next")
+    mine = [dict(zip(names, row, strict=True)) for row in rows if row[0] in held]
+    if mine:
+        session.execute(_RECORD, mine)
+    return held
 
 
 _RECORD = (
@@ -300,13 +350,29 @@ _RECORD = (
     )
 )
 
+_RECORD_PG = text(
+    """
+UPDATE deliveries AS d
+SET status = v.status, attempts = v.attempts, response_code = v.code,
+    last_error = v.error, sent = coalesce(v.sent, d.sent),
+    next_attempt = coalesce(v.next_at, d.next_attempt), lease_until = NULL, leased_by = NULL
+FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS text[]), CAST(:attempts AS integer[]),
+            CAST(:codes AS integer[]), CAST(:errors AS text[]),
+            CAST(:sent AS timestamptz[]), CAST(:next_at AS timestamptz[]))
+     AS v(id, status, attempts, code, error, sent, next_at)
+WHERE d.id = v.id AND d.leased_by = :worker AND d.status = 'pending'
+RETURNING d.id
+"""
+)
+
 
 def _by_webhook(
-    results: Sequence[tuple[Result, int | None]], statuses: Mapping[int, str]
+    results: Sequence[tuple[Result, Claimed]], statuses: Mapping[int, str]
 ) -> dict[int, list[Result]]:
     """The recorded attempts of each webhook in the batch."""
     found: dict[int, list[Result]] = {}
-    for result, webhook_id in results:
+    for result, claimed in results:
+        webhook_id = claimed.webhook_id
         if webhook_id is not None and statuses[result.delivery_id] != "lost":
             found.setdefault(webhook_id, []).append(result)
     return found
