@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 from ordermill.config import Settings
-from ordermill.notify.addresses import RefusedAddress, blocked, check, session
+from ordermill.notify.addresses import RefusedAddress, blocked, check, pool
 from ordermill.notify.channels import (
     Audience,
     ChannelName,
@@ -19,6 +21,7 @@ from ordermill.notify.channels import (
     Failed,
     Message,
     ProductFacts,
+    Retry,
 )
 from ordermill.notify.webhooks import WebhookChannel, message_id, retry_after
 from tests.notify.receiver import running_receiver
@@ -137,29 +140,69 @@ def test_allowing_private_addresses_never_allows_another_scheme_or_credentials()
     check("http://127.0.0.1:9/hook", allow_private=True)
 
 
-def test_a_message_to_a_private_address_fails_without_connecting() -> None:
-    message = Message(
+def _ping(url: str) -> Message:
+    return Message(
         id=1,
         event_id=5,
         event_type="webhook.ping",
         channel=ChannelName.WEBHOOK,
-        recipient="http://10.0.0.1/hook",
+        recipient=url,
         content={"body": "{}"},
         attempts=0,
         created=CREATED,
-        endpoint=Endpoint(1, "http://10.0.0.1/hook", (), ("whsec_" + "A" * 32,)),
+        endpoint=Endpoint(1, url, (), ("whsec_" + "A" * 32,)),
     )
 
-    outcome = CHANNEL.send(message)
+
+def test_a_message_to_a_private_address_fails_without_connecting() -> None:
+    outcome = CHANNEL.send(_ping("http://10.0.0.1/hook"))
 
     assert isinstance(outcome, Failed)
     assert "10.0.0.1" in outcome.error
 
 
+def test_a_receiver_that_is_not_listening_or_answers_garbage_is_tried_again() -> None:
+    channel = WebhookChannel(Settings(database_url="sqlite://", webhook_allow_private=True))
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(1)
+    port = listening.getsockname()[1]
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+
+    def garbage() -> None:
+        conn, _ = listening.accept()
+        conn.recv(65536)
+        conn.sendall(b"this is not HTTP\r\n\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=garbage, daemon=True)
+    thread.start()
+    try:
+        refused = channel.send(_ping(f"http://127.0.0.1:{closed_port}/hook"))
+        nonsense = channel.send(_ping(f"http://127.0.0.1:{port}/hook"))
+    finally:
+        thread.join(5)
+        listening.close()
+        channel.close()
+
+    assert isinstance(refused, Retry)
+    assert refused.error.startswith("could not connect"), refused.error
+    assert isinstance(nonsense, Retry)
+    assert nonsense.error.startswith("could not connect"), nonsense.error
+
+
 def test_the_connection_itself_refuses_a_private_peer_whatever_the_name_resolved_to() -> None:
     """A name that resolved to a public address when checked and to a private one when
     connecting (DNS rebinding) still reaches nothing: the connected peer is checked."""
-    with running_receiver() as receiver, session(allow_private=False) as http:
+    with running_receiver() as receiver:
+        http = pool(allow_private=False)
         with pytest.raises(RefusedAddress):
-            http.post(receiver.url("/rebound"), data=b"{}", timeout=2)
+            http.urlopen("POST", receiver.url("/rebound"), body=b"{}", timeout=2)
         assert receiver.received == []
+        # while a pool that allows private addresses reaches it
+        allowed = pool(allow_private=True)
+        assert allowed.urlopen("POST", receiver.url("/rebound"), body=b"{}", timeout=2).status
+        assert len(receiver.received) == 1

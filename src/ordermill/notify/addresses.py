@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -132,22 +130,11 @@ class _GuardedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _GuardedHTTPSConnection
 
 
-class _GuardedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _GuardedHTTPPool,
-            "https": _GuardedHTTPSPool,
-        }
-
-
-def session(*, allow_private: bool) -> requests.Session:
-    """A session for one delivery: no proxies or netrc from the environment, and
-    (unless ``allow_private``) connections only to addresses a webhook may reach."""
-    http = requests.Session()
-    http.trust_env = False
+def pool(*, allow_private: bool) -> PoolManager:
+    """Connections for deliveries, kept between messages: no proxies from the
+    environment, no retries or redirects of its own, and (unless ``allow_private``) only
+    to addresses a webhook may reach."""
+    manager = PoolManager(retries=False)
     if not allow_private:
-        adapter = _GuardedAdapter(max_retries=0)
-        http.mount("http://", adapter)
-        http.mount("https://", adapter)
-    return http
+        manager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+    return manager
