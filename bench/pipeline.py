@@ -46,10 +46,11 @@ HEALTH = ("health", "/health", False)
 
 
 def create_bench_app() -> FastAPI:
-    """``create_app()`` with one more route, first in line: an empty async one."""
-    from ordermill.web.app import create_app
+    """``serve_app()`` (``ordermill serve``'s) with one more route, first in line: an
+    empty async one."""
+    from ordermill.web.app import serve_app
 
-    app = create_app()
+    app = serve_app()
 
     @app.get("/bench/empty", include_in_schema=False)
     async def empty() -> Response:

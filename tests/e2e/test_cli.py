@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -311,8 +314,27 @@ def test_serve_migrates_the_database_before_serving(
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "orders" in served["tables"]  # type: ignore[operator]
-    assert served["app"] == "ordermill.web.app:create_app"
+    assert served["app"] == "ordermill.web.app:serve_app"
     assert served["port"] == 8123
     assert served["forwarded_allow_ips"] == "10.0.0.5"
     assert "back office: http://127.0.0.1:8123/admin" in result.output
     assert "storefront:  http://127.0.0.1:8123/ " in result.output
+
+
+def test_a_served_app_sets_what_it_built_aside_from_the_garbage_collector(tmp_path: Path) -> None:
+    # In a process of its own: freezing is for a server's lifetime, not a test run's.
+    script = (
+        "import gc\n"
+        "from ordermill.web.app import serve_app\n"
+        "app = serve_app()\n"
+        "print(gc.get_freeze_count(), len(gc.get_objects(generation=2)))\n"
+    )
+    env = {**os.environ, "ORDERMILL_DATABASE_URL": f"sqlite:///{tmp_path / 'gc.db'}"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 0, done.stderr
+    frozen, walked = map(int, done.stdout.split())
+    assert frozen > 50_000  # the app, its routes, models and tables
+    assert walked < 1_000  # what a full collection walks now

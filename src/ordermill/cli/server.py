@@ -39,7 +39,7 @@ def serve(
         highlight=False,
     )
     uvicorn.run(
-        "ordermill.web.app:create_app",
+        "ordermill.web.app:serve_app",
         factory=True,
         host=bind_host,
         port=bind_port,

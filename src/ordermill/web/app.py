@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -76,6 +77,20 @@ def _database_check(db: Database) -> Literal["ok", "unavailable"]:
         outage.log_failure(failure, exc, "GET", "/health")
         return "unavailable"
     return "ok"
+
+
+def serve_app() -> FastAPI:
+    """``create_app()`` for a server process (``ordermill serve``'s factory).
+
+    What the app built is set aside from the cyclic garbage collector (``gc.freeze``):
+    a full collection otherwise walks all of it (about 150,000 objects, 30-90 ms on the
+    development machine) while every request in the process waits, once every few
+    thousand requests, which is what a p99 is made of. It then walks only what requests
+    left behind. Tests build many apps in one process and don't freeze them."""
+    app = create_app()
+    gc.collect()  # what start-up left behind is collected, not kept forever
+    gc.freeze()
+    return app
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
