@@ -21,13 +21,12 @@ from pydantic_core import to_jsonable_python
 from standardwebhooks.webhooks import Webhook
 from urllib3 import BaseHTTPResponse, PoolManager
 from urllib3.exceptions import (
-    ConnectTimeoutError,
     HTTPError,
     NewConnectionError,
     ProtocolError,
-    ReadTimeoutError,
     SSLError,
 )
+from urllib3.exceptions import TimeoutError as NoAnswer
 
 from ordermill import __version__
 from ordermill.config import Settings
@@ -202,7 +201,7 @@ class WebhookChannel:
             return Failed(f"not sent: {exc}")
         except (NewConnectionError, ProtocolError, SSLError) as exc:
             return Retry(f"could not connect: {_first_line(exc)}")
-        except (ConnectTimeoutError, ReadTimeoutError):
+        except NoAnswer:  # connecting or reading (a refused connection is caught above)
             return Retry(f"no answer within {self.settings.webhook_timeout_seconds:g} s")
         except (HTTPError, ValueError) as exc:
             return Failed(f"could not send: {_first_line(exc)}")
