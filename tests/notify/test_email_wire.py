@@ -15,19 +15,19 @@ import pytest
 
 from ordermill.notify.email_mime import mailbox, sender, wire_form
 
+MESSAGE = {
+    "mail_from": "Pâtisserie Zoë <orders@cakes.example>",
+    "to_name": "Zoë Müller",
+    "to": "zoe@example.com",
+    "subject": "Votre commande 2026-00001 est prête ✓",
+    "message_id": "<ordermill.3.7@cakes.example>",
+    "text": "Bonjour Zoë,\n\n=_ordermill_ and =3D stay as written.\n" + "x" * 200,
+    "html": "<p>Bonjour Zoë &amp; co</p>",
+}
+
 
 def _wire(**overrides: str) -> bytes:
-    fields = {
-        "mail_from": "Pâtisserie Zoë <orders@cakes.example>",
-        "to_name": "Zoë Müller",
-        "to": "zoe@example.com",
-        "subject": "Votre commande 2026-00001 est prête ✓",
-        "message_id": "<ordermill.3.7@cakes.example>",
-        "text": "Bonjour Zoë,\n\n=_ordermill_ and =3D stay as written.\n" + "x" * 200,
-        "html": "<p>Bonjour Zoë &amp; co</p>",
-    }
-    fields.update(overrides)
-    return wire_form(**fields)
+    return wire_form(**{**MESSAGE, **overrides})
 
 
 def _read(raw: bytes) -> EmailMessage:
@@ -97,16 +97,7 @@ def test_a_name_cannot_smuggle_a_header_in() -> None:
 def _as_the_standard_library_writes_it(raw: bytes, **overrides: str) -> bytes:
     """The same message built from ``email.mime`` objects and flattened by the
     ``compat32`` generator, with the boundary and date ``raw`` has."""
-    fields = {
-        "mail_from": "Pâtisserie Zoë <orders@cakes.example>",
-        "to_name": "Zoë Müller",
-        "to": "zoe@example.com",
-        "subject": "Votre commande 2026-00001 est prête ✓",
-        "message_id": "<ordermill.3.7@cakes.example>",
-        "text": "Bonjour Zoë,\n\n=_ordermill_ and =3D stay as written.\n" + "x" * 200,
-        "html": "<p>Bonjour Zoë &amp; co</p>",
-        **overrides,
-    }
+    fields = {**MESSAGE, **overrides}
     boundary = re.search(rb'boundary="([^"]+)"', raw)
     date = re.search(rb"\r\nDate: ([^\r]+)\r\n", raw)
     assert boundary is not None
@@ -119,7 +110,7 @@ def _as_the_standard_library_writes_it(raw: bytes, **overrides: str) -> bytes:
         ("Date", date[1].decode()),
         ("Message-ID", fields["message_id"]),
     ):
-        mail[name] = Header(value, "us-ascii" if value.isascii() else "utf-8", header_name=name)
+        mail[name] = Header(value, "us-ascii" if value.isascii() else "utf-8", header_name=name)  # type: ignore[assignment]  # compat32 takes a Header
     utf8_qp = Charset("utf-8")
     utf8_qp.body_encoding = QP
     for body, subtype in ((fields["text"], "plain"), (fields["html"], "html")):
