@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ordermill import final_writes
+from ordermill import final_writes, pg_pipeline
 from ordermill.config import Settings, get_settings
 from ordermill.errors import Code, OrdermillError, error
 from ordermill.fifo_lock import FifoLock
@@ -64,12 +64,14 @@ def create_db_engine(url: str, settings: Settings | None = None) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=settings.db_pre_ping,
     )
+    pg_pipeline.watch(engine)
+    return engine
 
 
 class Database:

@@ -5,8 +5,8 @@ counter, the rows of a hot product) should hold it for as short a time as possib
 on its own, it holds the lock for a round trip to the client, whatever Python runs
 before the commit (with the GIL to wait for), and the commit's own round trip.
 ``at_commit`` queues such a statement to be the transaction's last write: on PostgreSQL
-``commit`` sends the queued statements and ``COMMIT`` in one pipeline (one round trip,
-no client time between them); on SQLite, which has no round trips, it runs them and
+``commit`` sends the queued statements and ``COMMIT`` in one write (one round trip,
+no client time between them: ``pg_pipeline``); on SQLite, which has no round trips, it runs them and
 commits.
 
 The rows each statement returns are handed to its ``use`` callback after the commit,
@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import namedtuple_row
 from sqlalchemy import TextClause
-from sqlalchemy.engine import Dialect
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from ordermill import pg_pipeline
 
 Use = Callable[[Session, Sequence[Any]], None]
 _QUEUE = "ordermill.final_writes"
@@ -64,33 +65,27 @@ def commit(session: Session) -> None:
 
 
 def _pipelined(session: Session, queued: list[_Final]) -> list[list[Any]]:
-    """The statements and COMMIT in one round trip on the session's psycopg connection."""
-    connection = session.connection()
-    driver: psycopg.Connection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
-    dialect = connection.dialect
-    sqls = [_compiled(final.statement, dialect) for final in queued]
+    """The statements and COMMIT in one write on the session's psycopg connection."""
+    driver: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+    statements = [(_statement(final.statement), dict(final.params)) for final in queued]
     try:
-        with driver.pipeline():
-            cursors = []
-            for sql, final in zip(sqls, queued, strict=True):
-                cursor = driver.cursor(row_factory=namedtuple_row)
-                cursor.execute(sql, dict(final.params))
-                cursors.append(cursor)
-            driver.commit()
-        return [cursor.fetchall() for cursor in cursors]
+        return pg_pipeline.run_with_commit(driver, statements)
     except psycopg.Error as exc:
         # As SQLAlchemy would have raised it, so callers explain it the same way.
-        raise DBAPIError.instance(sqls[0], None, exc, psycopg.Error) from exc
+        raise DBAPIError.instance(statements[0][0].sql.decode(), None, exc, psycopg.Error) from exc
 
 
-_COMPILED: dict[tuple[str, str], str] = {}
+_DOLLAR = postgresql.psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+_STATEMENTS: dict[str, pg_pipeline.Statement] = {}
 
 
-def _compiled(statement: TextClause, dialect: Dialect) -> str:
-    """The statement in the driver's own parameter style (compiled once per text: keyed
-    by the text, not the object, whose id a later statement could reuse)."""
-    key = (statement.text, dialect.name)
-    sql = _COMPILED.get(key)
-    if sql is None:
-        sql = _COMPILED[key] = str(statement.compile(dialect=dialect))
-    return sql
+def _statement(statement: TextClause) -> pg_pipeline.Statement:
+    """The statement with ``$1``-style placeholders (compiled once per text: keyed by
+    the text, not the object, whose id a later statement could reuse)."""
+    found = _STATEMENTS.get(statement.text)
+    if found is None:
+        compiled = statement.compile(dialect=_DOLLAR)
+        found = _STATEMENTS[statement.text] = pg_pipeline.Statement(
+            compiled.string.encode(), tuple(compiled.positiontup or ())
+        )
+    return found
