@@ -163,3 +163,48 @@ def test_0008_gives_the_products_already_there_no_description_and_its_downgrade_
     assert [tuple(row) for row in rows] == [("MUG-1", 850, 3)]
     held = run(empty_database_url, "SELECT product_id, quantity FROM cart_items")
     assert [tuple(row) for row in held] == [(product_id, 2)]
+
+
+def audit_foreign_keys(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            keys = inspect(conn).get_foreign_keys("audit_log")
+            return sorted(key["referred_table"] for key in keys)
+    finally:
+        engine.dispose()
+
+
+def test_0009_keeps_the_audit_log_s_ids_of_users_and_tokens_deleted_later(
+    empty_database_url: str,
+) -> None:
+    # Given a store at 0008 whose audit log names a staff user and their token
+    upgrade(empty_database_url, "0008")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    for sql in (
+        "INSERT INTO users (id, email, password_hash, role, disabled, created)"
+        " VALUES (7, 'sam@example.com', 'x', 'staff', :no, :now)",
+        "INSERT INTO api_tokens (id, user_id, kind, token_hash, created)"
+        " VALUES (9, 7, 'api', 'h', :now)",
+        "INSERT INTO audit_log (at, actor, user_id, token_id, action, entity, entity_id, detail)"
+        " VALUES (:now, 'sam@example.com', 7, 9, 'order.created', 'order', 1, '{}')",
+    ):
+        run(empty_database_url, sql, no=False, now=now)
+    assert audit_foreign_keys(empty_database_url) == ["api_tokens", "users"]
+
+    # When it is upgraded to 0009 and the user and token are deleted
+    upgrade(empty_database_url, "0009")
+    assert audit_foreign_keys(empty_database_url) == []
+    run(empty_database_url, "DELETE FROM api_tokens")
+    run(empty_database_url, "DELETE FROM users")
+
+    # Then the entry still names them
+    entry = "SELECT actor, user_id, token_id FROM audit_log"
+    assert [tuple(row) for row in run(empty_database_url, entry)] == [("sam@example.com", 7, 9)]
+
+    # And downgrading to 0008 brings the foreign keys back, with the ids they can't hold
+    # set to NULL as they would have set them
+    downgrade(empty_database_url, "0008")
+    assert audit_foreign_keys(empty_database_url) == ["api_tokens", "users"]
+    rows = run(empty_database_url, entry)
+    assert [tuple(row) for row in rows] == [("sam@example.com", None, None)]
