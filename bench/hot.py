@@ -88,11 +88,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--mode", choices=("hot", "place"), default="hot",
+        help="hot: scenario 2 (hot.sql); place: scenario 1 (place.sql, 3 random products)",
+    )  # fmt: skip
     ns = parser.parse_args()
     opts = Options(
         postgres=ns.postgres, seconds=ns.seconds, runs=ns.runs, clients=ns.clients,
         wrk_threads=min(2, ns.clients), pgbench_threads=min(2, ns.clients), bulk_orders=0,
-        bulk_time_limit=0, list_orders=0, only={"hot"}, output=None,
+        bulk_time_limit=0, list_orders=0, only={ns.mode}, output=None,
     )  # fmt: skip
     databases = PgDatabases(ns.postgres)
     try:
@@ -104,9 +108,13 @@ def main() -> None:
         env = {
             "BENCH_TOKEN": token_for(url),
             "BENCH_CUSTOMERS": str(CUSTOMERS),
+            "BENCH_PRODUCTS": str(PRODUCTS),
             "BENCH_HOT": ",".join(map(str, HOT)),
         }
-        variables = {"customers": CUSTOMERS, "h1": HOT[0], "h2": HOT[1], "h3": HOT[2]}
+        variables = {"customers": CUSTOMERS, "products": PRODUCTS}
+        if ns.mode == "hot":
+            variables = {"customers": CUSTOMERS, "h1": HOT[0], "h2": HOT[1], "h3": HOT[2]}
+        script = f"{ns.mode}.sql"
 
         def multixacts() -> int:
             sql = "SELECT mxid_age(datminmxid) FROM pg_database WHERE datname = current_database()"
@@ -115,13 +123,13 @@ def main() -> None:
         with serving(url, 2) as two:
             for run in range(1, ns.runs + 1):
                 made = multixacts()
-                ceiling = pgbench(url, "hot.sql", ns.seconds, variables, opts)
+                ceiling = pgbench(url, script, ns.seconds, variables, opts)
                 made = multixacts() - made
-                print(f"run {run} hot.sql   {ceiling.tps:7.1f} tx/s      multixacts {made:6d}")
+                print(f"run {run} {script:9} {ceiling.tps:7.1f} tx/s      multixacts {made:6d}")
                 assert two.process is not None
                 served = cpu_seconds(process_tree(two.process.pid))
                 backends, made = cpu_seconds(postgres_backends()), multixacts()
-                app = wrk(two, "hot", ns.seconds, env, opts)
+                app = wrk(two, ns.mode, ns.seconds, env, opts)
                 server_cpu = spent(served, cpu_seconds(process_tree(two.process.pid)))
                 postgres_cpu = spent(backends, cpu_seconds(postgres_backends()))
                 made = multixacts() - made
