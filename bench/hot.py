@@ -111,9 +111,11 @@ def main() -> None:
             "BENCH_PRODUCTS": str(PRODUCTS),
             "BENCH_HOT": ",".join(map(str, HOT)),
         }
-        variables = {"customers": CUSTOMERS, "products": PRODUCTS}
-        if ns.mode == "hot":
-            variables = {"customers": CUSTOMERS, "h1": HOT[0], "h2": HOT[1], "h3": HOT[2]}
+        variables = (
+            {"customers": CUSTOMERS, "h1": HOT[0], "h2": HOT[1], "h3": HOT[2]}
+            if ns.mode == "hot"
+            else {"customers": CUSTOMERS, "products": PRODUCTS}
+        )
         script = f"{ns.mode}.sql"
 
         def multixacts() -> int:

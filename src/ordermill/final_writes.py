@@ -5,9 +5,9 @@ counter, the rows of a hot product) should hold it for as short a time as possib
 on its own, it holds the lock for a round trip to the client, whatever Python runs
 before the commit (with the GIL to wait for), and the commit's own round trip.
 ``at_commit`` queues such a statement to be the transaction's last write: on PostgreSQL
-``commit`` sends the queued statements and ``COMMIT`` in one write (one round trip,
-no client time between them: ``pg_pipeline``); on SQLite, which has no round trips, it runs them and
-commits.
+``commit`` sends the queued statements and ``COMMIT`` in one write (``pg_pipeline``: one
+round trip, no client time between them); on SQLite, which has no round trips, it runs
+them and commits.
 
 The rows each statement returns are handed to its ``use`` callback after the commit,
 while the unit of work's session is still open: the callback may read with it (in a new

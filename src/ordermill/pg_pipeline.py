@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, event
 
 _IDLE = pq.TransactionStatus.IDLE
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
-_FAILED = (pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.PIPELINE_ABORTED)
+_FAILED = pq.ExecStatus.FATAL_ERROR  # the first failure; the commands after it are aborted
 _UNDEFINED_STATEMENT = "26000"  # the server no longer knows a prepared statement's name
 _ROWS = "rows"
 
@@ -134,9 +134,9 @@ def run_with_commit(
                 known.certain.add(what)
             else:
                 known.certain.discard(what)
-    failure = next((r for r in results if r.status in _FAILED), None)
+    failure = next((r for r in results if r.status == _FAILED), None)
     if failure is not None:
-        error = _error(conn, failure)
+        error = errors.error_from_result(failure, encoding=conn.info.encoding)
         if error.sqlstate == _UNDEFINED_STATEMENT:
             known.certain.clear()  # deallocated behind our back: prepare them again
         raise error
@@ -189,12 +189,6 @@ def _results(pgconn: pq.abc.PGconn, count: int) -> list[pq.abc.PGresult]:
     if len(results) != count:
         raise psycopg.InternalError(f"expected {count} results in the pipeline, got {len(results)}")
     return results
-
-
-def _error(conn: psycopg.Connection[Any], failure: pq.abc.PGresult) -> psycopg.Error:
-    if failure.status == pq.ExecStatus.FATAL_ERROR:
-        return errors.error_from_result(failure, encoding=conn.info.encoding)
-    return errors.PipelineAborted("pipeline aborted")
 
 
 _row_makers: dict[tuple[str, ...], Callable[[Sequence[Any]], Any]] = {}
