@@ -80,6 +80,14 @@ class _Smtp:
     def __init__(self, arrivals: Arrivals) -> None:
         self.arrivals = arrivals
 
+    async def handle_EHLO(  # noqa: N802
+        self, _server: Any, session: Any, _envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """Offers PIPELINING, as mail servers do (aiosmtpd reads pipelined commands in
+        order but doesn't say so)."""
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
         content = envelope.content.decode(errors="replace")
         message_id = next(

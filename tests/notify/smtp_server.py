@@ -1,7 +1,8 @@
 """A real SMTP server on loopback for the email tests (aiosmtpd in a thread of its own).
 
-It keeps every message it accepts, parsed, and can be told to answer the next RCPT
-or DATA commands with a reply of the test's choosing (``451 …``, ``550 …``) first.
+It keeps every message it accepts, parsed, and can be told to answer the next MAIL,
+RCPT or DATA commands with a reply of the test's choosing (``451 …``, ``550 …``)
+first. It offers ``PIPELINING``, as mail servers do, unless told not to.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ class Received:
 
 @dataclass
 class Handler:
+    pipelining: bool = True
     received: list[Received] = field(default_factory=list)
+    mail_replies: deque[str] = field(default_factory=deque)  # answered before accepting
     rcpt_replies: deque[str] = field(default_factory=deque)  # answered before accepting
     data_replies: deque[str] = field(default_factory=deque)
     greetings: int = 0  # EHLOs: one per connection a client opens
@@ -55,7 +58,18 @@ class Handler:
     ) -> list[str]:
         self.greetings += 1
         session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
+
+    async def handle_MAIL(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
+    ) -> str:
+        if self.mail_replies:
+            return self.mail_replies.popleft()
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -77,9 +91,9 @@ class Handler:
 class SmtpServer:
     """``with SmtpServer(port) as server:`` listens on 127.0.0.1:port until the block ends."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, pipelining: bool = True) -> None:
         self.port = port or free_port()
-        self.handler = Handler()
+        self.handler = Handler(pipelining=pipelining)
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=5.0
         )
@@ -108,6 +122,6 @@ class SmtpServer:
 
 
 @contextmanager
-def smtp_server(port: int | None = None) -> Iterator[SmtpServer]:
-    with SmtpServer(port) as server:
+def smtp_server(port: int | None = None, *, pipelining: bool = True) -> Iterator[SmtpServer]:
+    with SmtpServer(port, pipelining=pipelining) as server:
         yield server
