@@ -62,7 +62,7 @@ SQLITE_P99_MS = 100.0
 RSS_TOLERANCE = 0.20
 HOT = (1, 2, 3)
 PASSWORD = "bench password 1234"
-POOL_SIZE = 16
+POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "16"))
 BIG_BALANCE = 10**13
 BIG_STOCK = 10**9
 
