@@ -90,6 +90,23 @@ def test_listing_orders_takes_as_many_statements_for_50_as_for_5(
     assert len(large_sql) == len(small_sql), large_sql
 
 
+def test_on_postgresql_a_page_of_5_and_a_page_of_50_send_the_same_statements(
+    client: TestClient, database: Database, sql: StatementLog, shop: Shop
+) -> None:
+    # Given 62 orders of 3 lines each (shop), on PostgreSQL
+    if database.is_sqlite:
+        pytest.skip("SQLite's lines are read with an IN list as long as the page")
+
+    # When a page of 5 and a page of 50 are listed
+    _small, small_sql = sql.during(client, "/api/orders?limit=5")
+    _large, large_sql = sql.during(client, "/api/orders?limit=50")
+
+    # Then the texts are the same: the lines' ids go as one array, so each statement is
+    # prepared once, not once per page size
+    assert small_sql == large_sql
+    assert any("= ANY (" in statement for statement in large_sql), large_sql
+
+
 def test_listing_a_customers_orders_takes_as_many_statements_for_50_as_for_5(
     client: TestClient, sql: StatementLog, shop: Shop
 ) -> None:

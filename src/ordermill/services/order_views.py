@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ordermill.domain.orders import OrderStatus, format_order_number, parse_order_number
 from ordermill.errors import InvalidInput, order_not_found
 from ordermill.services.pagination import MAX_ID, Page, decode_time_id_cursor, encode_cursor
-from ordermill.services.tables import customers, order_lines, orders
+from ordermill.services.tables import customers, one_of, order_lines, orders
 
 
 @dataclass(slots=True)
@@ -225,18 +225,19 @@ def attach_lines(session: Session, views: list[OrderView]) -> list[OrderView]:
     if not views:
         return views
     by_id = {view.id: view for view in views}
-    for row in session.execute(_lines_of(), {"order_ids": list(by_id)}).all():
-        by_id[row.order_id].lines.append(line_view(row))
+    lines = _lines_of(session.get_bind().dialect.name)
+    for row in session.execute(lines, {"order_ids": list(by_id)}).all():
+        by_id[row[1]].lines.append(line_view(row))
     return views
 
 
 @functools.cache
-def _lines_of() -> Select[Any]:
-    """The lines of the orders in the expanding ``:order_ids``; built once (see
-    ``_with_lines``)."""
+def _lines_of(dialect: str) -> Select[Any]:
+    """The lines of the orders in ``:order_ids``, in ``line_columns``' order; built once
+    per database (see ``_with_lines``)."""
     return (
         select(*line_columns())
-        .where(order_lines.c.order_id.in_(bindparam("order_ids", expanding=True)))
+        .where(one_of(dialect, order_lines.c.order_id, "order_ids"))
         .order_by(order_lines.c.order_id, order_lines.c.id)
     )
 
@@ -245,9 +246,11 @@ def _lines_of() -> Select[Any]:
 
 
 @functools.cache
-def _with_lines(*, one: bool, balance: bool, lock: tuple[Table, ...] = ()) -> Select[Any]:
+def _with_lines(
+    *, one: bool, balance: bool, lock: tuple[Table, ...] = (), dialect: str = ""
+) -> Select[Any]:
     """Orders joined to their lines (and with ``balance`` their customers' balances) by
-    id: ``:order_id`` when ``one``, else the expanding ``:order_ids``; locking the
+    id: ``:order_id`` when ``one``, else ``:order_ids`` (``one_of`` on ``dialect``); locking the
     tables in ``lock``. Built once per shape: building and hashing a statement of
     this many columns costs more than running it on SQLite."""
     prefixed = [column.label(f"l_{column.name}") for column in line_columns()]
@@ -262,7 +265,7 @@ def _with_lines(*, one: bool, balance: bool, lock: tuple[Table, ...] = ()) -> Se
         .where(
             orders.c.id == bindparam("order_id")
             if one
-            else orders.c.id.in_(bindparam("order_ids", expanding=True))
+            else one_of(dialect, orders.c.id, "order_ids")
         )
         .order_by(orders.c.id, order_lines.c.id)
     )
@@ -292,7 +295,9 @@ def load_orders(
     """
     if not ids:
         return {}
-    stmt = _with_lines(one=False, balance=False, lock=(orders, order_lines) if lock else ())
+    locked = (orders, order_lines) if lock else ()
+    dialect = session.get_bind().dialect.name
+    stmt = _with_lines(one=False, balance=False, lock=locked, dialect=dialect)
     return _group(session.execute(stmt, {"order_ids": list(ids)}))
 
 

@@ -9,12 +9,13 @@ database's writer: one statement on PostgreSQL, one ``executemany`` per table on
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ordermill import plugins
@@ -44,7 +45,7 @@ from ordermill.services.plans import (
     ProcessPlan,
     StockTake,
 )
-from ordermill.services.tables import customers, products
+from ordermill.services.tables import customers, one_of, products
 from ordermill.services.transitions import (
     Change,
     Claimed,
@@ -244,16 +245,19 @@ def _lock_products(
     """Lock the products in id order: their stock, and their low-stock thresholds."""
     if not product_ids:
         return {}, {}
-    rows = session.execute(_LOCK_PRODUCTS, {"ids": product_ids}).all()
+    lock = _lock_products_statement(session.get_bind().dialect.name)
+    rows = session.execute(lock, {"ids": product_ids}).all()
     return {row[0]: row[1] for row in rows}, {row[0]: row[2] for row in rows}
 
 
-_LOCK_PRODUCTS = (
-    select(products.c.id, products.c.stock, products.c.low_stock_threshold)
-    .where(products.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(products.c.id)
-    .with_for_update(key_share=True)
-)
+@functools.cache
+def _lock_products_statement(dialect: str) -> Select[Any]:
+    return (
+        select(products.c.id, products.c.stock, products.c.low_stock_threshold)
+        .where(one_of(dialect, products.c.id, "ids"))
+        .order_by(products.c.id)
+        .with_for_update(key_share=True)
+    )
 
 
 @dataclass(slots=True)

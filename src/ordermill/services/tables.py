@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Integer, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,6 +38,16 @@ def upsert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def one_of(dialect: str, column: ColumnElement[int], name: str) -> ColumnElement[bool]:
+    """``column`` is one of the ids bound to ``:name`` (a list). On PostgreSQL that is
+    ``column = ANY(:name)`` with one array parameter: the same text whatever the count,
+    where an expanding ``IN`` is rendered again at every execution (a tenth of a page
+    of 50 orders' CPU) and prepared once per count. Elsewhere, the expanding ``IN``."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(Integer)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def flush_unique(session: Session, code: Code, message: str) -> None:
