@@ -4,7 +4,9 @@ when the commands go one by one."""
 
 from __future__ import annotations
 
-from ordermill.notify.channels import Failed, Retry, Sent
+import pytest
+
+from ordermill.notify.channels import Failed, Outcome, Retry, Sent
 from ordermill.notify.email_smtp import SmtpSender, SmtpTarget
 from tests.notify.mail_helpers import STORE_FROM
 from tests.notify.scripted_smtp import ACCEPT, scripted_smtp
@@ -16,6 +18,17 @@ TO = "ann@example.com"
 
 def _sender(port: int, timeout: float = 2.0) -> SmtpSender:
     return SmtpSender(SmtpTarget("plain", "127.0.0.1", port, timeout=timeout))
+
+
+def _first_then_sent(port: int) -> Outcome:
+    """What sending one message got, after checking that a second one then went."""
+    sender = _sender(port)
+    try:
+        outcome = sender.send(MAIL, STORE_FROM, TO)
+        assert sender.send(MAIL, STORE_FROM, TO) == Sent(250)
+    finally:
+        sender.close()
+    return outcome
 
 
 def test_a_server_offering_pipelining_gets_a_whole_transaction_before_answering() -> None:
@@ -53,32 +66,21 @@ def test_a_line_starting_with_a_dot_arrives_as_written() -> None:
     assert received.raw.replace(b"\r\n", b"\n") == b"Subject: Dots\n\n.hidden\n..two\nend\n"
 
 
-def test_a_451_to_mail_is_retried_and_the_connection_carries_the_next_message() -> None:
+@pytest.mark.parametrize(
+    ("command", "reply", "outcome"),
+    [
+        ("mail", "451 4.3.0 Try again later", Retry("451 4.3.0 Try again later", 451)),
+        ("rcpt", "550 5.1.1 No such user", Failed("550 5.1.1 No such user", 550)),
+    ],
+)
+def test_a_refused_command_decides_the_outcome_and_the_connection_goes_on(
+    command: str, reply: str, outcome: Outcome
+) -> None:
     with smtp_server() as server:
-        server.handler.mail_replies.append("451 4.3.0 Try again later")
-        sender = _sender(server.port)
-        try:
-            outcome = sender.send(MAIL, STORE_FROM, TO)
-            assert sender.send(MAIL, STORE_FROM, TO) == Sent(250)
-        finally:
-            sender.close()
+        getattr(server.handler, f"{command}_replies").append(reply)
 
-        assert outcome == Retry("451 4.3.0 Try again later", response_code=451)
-        assert len(server.received) == 1
-        assert server.connections == 1
+        assert _first_then_sent(server.port) == outcome
 
-
-def test_a_550_to_rcpt_fails_with_its_reply_and_the_connection_goes_on() -> None:
-    with smtp_server() as server:
-        server.handler.rcpt_replies.append("550 5.1.1 No such user")
-        sender = _sender(server.port)
-        try:
-            outcome = sender.send(MAIL, STORE_FROM, TO)
-            assert sender.send(MAIL, STORE_FROM, TO) == Sent(250)
-        finally:
-            sender.close()
-
-        assert outcome == Failed("550 5.1.1 No such user", response_code=550)
         assert len(server.received) == 1
         assert server.connections == 1
 
@@ -86,12 +88,7 @@ def test_a_550_to_rcpt_fails_with_its_reply_and_the_connection_goes_on() -> None
 def test_a_message_opened_after_a_refused_recipient_is_ended_empty() -> None:
     refused = ("250 sender ok", "550 5.1.1 No such user", "354 go ahead")
     with scripted_smtp(refused, ACCEPT) as server:
-        sender = _sender(server.port)
-        try:
-            outcome = sender.send(MAIL, STORE_FROM, TO)
-            assert sender.send(MAIL, STORE_FROM, TO) == Sent(250)
-        finally:
-            sender.close()
+        outcome = _first_then_sent(server.port)
 
     assert outcome == Failed("550 5.1.1 No such user", response_code=550)
     assert server.messages == [b".\r\n", MAIL + b".\r\n"]  # nothing of the refused one
@@ -102,12 +99,7 @@ def test_a_message_opened_after_a_refused_recipient_is_ended_empty() -> None:
 def test_a_421_closes_the_connection_and_the_next_message_opens_another() -> None:
     closing = ("421 4.3.2 Shutting down", "", "")
     with scripted_smtp(closing) as server:
-        sender = _sender(server.port)
-        try:
-            outcome = sender.send(MAIL, STORE_FROM, TO)
-            assert sender.send(MAIL, STORE_FROM, TO) == Sent(250)
-        finally:
-            sender.close()
+        outcome = _first_then_sent(server.port)
 
     assert outcome == Retry("421 4.3.2 Shutting down", response_code=421)
     assert server.messages == [MAIL + b".\r\n"]
