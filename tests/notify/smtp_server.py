@@ -2,7 +2,7 @@
 
 It keeps every message it accepts, parsed, and can be told to answer the next MAIL,
 RCPT or DATA commands with a reply of the test's choosing (``451 …``, ``550 …``)
-first. It offers ``PIPELINING``, as mail servers do, unless told not to.
+first. It offers ``PIPELINING``, as mail servers do.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ class Received:
 
 @dataclass
 class Handler:
-    pipelining: bool = True
     received: list[Received] = field(default_factory=list)
     mail_replies: deque[str] = field(default_factory=deque)  # answered before accepting
     rcpt_replies: deque[str] = field(default_factory=deque)  # answered before accepting
@@ -58,9 +57,7 @@ class Handler:
     ) -> list[str]:
         self.greetings += 1
         session.host_name = hostname
-        if self.pipelining:
-            return [*responses[:-1], "250-PIPELINING", responses[-1]]
-        return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
@@ -91,9 +88,9 @@ class Handler:
 class SmtpServer:
     """``with SmtpServer(port) as server:`` listens on 127.0.0.1:port until the block ends."""
 
-    def __init__(self, port: int | None = None, *, pipelining: bool = True) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.handler = Handler(pipelining=pipelining)
+        self.handler = Handler()
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=5.0
         )
@@ -122,6 +119,6 @@ class SmtpServer:
 
 
 @contextmanager
-def smtp_server(port: int | None = None, *, pipelining: bool = True) -> Iterator[SmtpServer]:
-    with SmtpServer(port, pipelining=pipelining) as server:
+def smtp_server(port: int | None = None) -> Iterator[SmtpServer]:
+    with SmtpServer(port) as server:
         yield server

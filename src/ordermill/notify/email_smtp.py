@@ -213,9 +213,9 @@ def send_mail(server: smtplib.SMTP, sender: str, recipient: str, mail: bytes) ->
         body += b"\r\n"
     server.send(body + b".\r\n")
     code, reply = server.getreply()
+    if code == 421:
+        server.close()
     if code != 250:
-        if code == 421:
-            server.close()
         raise smtplib.SMTPDataError(code, reply)
 
 
