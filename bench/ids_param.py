@@ -18,12 +18,11 @@ import statistics
 import time
 from typing import Any
 
-from sqlalchemy import Integer, Select, any_, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, select, text
 
 from ordermill.db import Database
 from ordermill.services.order_views import line_columns
-from ordermill.services.tables import order_lines
+from ordermill.services.tables import one_of, order_lines
 
 
 def statements() -> dict[str, Select[Any]]:
@@ -31,9 +30,9 @@ def statements() -> dict[str, Select[Any]]:
         return select(*line_columns()).where(where).order_by(order_lines.c.order_id)
 
     ids = order_lines.c.order_id
-    return {
-        "expanding IN": lines(ids.in_(bindparam("ids", expanding=True))),
-        "= ANY(array)": lines(ids == any_(bindparam("ids", type_=ARRAY(Integer)))),
+    return {  # tables.one_of's two forms, both sent to PostgreSQL
+        "expanding IN": lines(one_of("sqlite", ids, "ids")),
+        "= ANY(array)": lines(one_of("postgresql", ids, "ids")),
     }
 
 
