@@ -118,6 +118,10 @@ def main() -> None:
         )
         script = f"{ns.mode}.sql"
 
+        def ids_and_orders() -> int:
+            sql = "SELECT (SELECT last_value FROM orders_id_seq) - (SELECT count(*) FROM orders)"
+            return int(scalar(engine, sql))
+
         def multixacts() -> int:
             sql = "SELECT mxid_age(datminmxid) FROM pg_database WHERE datname = current_database()"
             return int(scalar(engine, sql))
@@ -131,7 +135,9 @@ def main() -> None:
                 assert two.process is not None
                 served = cpu_seconds(process_tree(two.process.pid))
                 backends, made = cpu_seconds(postgres_backends()), multixacts()
+                unused = ids_and_orders()
                 app = wrk(two, ns.mode, ns.seconds, env, opts)
+                unused = ids_and_orders() - unused
                 server_cpu = spent(served, cpu_seconds(process_tree(two.process.pid)))
                 postgres_cpu = spent(backends, cpu_seconds(postgres_backends()))
                 made = multixacts() - made
@@ -142,7 +148,8 @@ def main() -> None:
                     f" {app.p99_ms:.1f} ms  CPU per order: server"
                     f" {server_cpu / orders * 1000:.2f} ms, PostgreSQL"
                     f" {postgres_cpu / orders * 1000:.2f} ms"
-                    f"  ({app.conflict} out of stock, {app.other} other errors)"
+                    f"  ({app.conflict} out of stock, {app.other} other errors,"
+                    f" {unused} order ids left unused: decided again under locks)"
                     f"  ratio {app.rate / ceiling.tps:.0%}"
                 )
         engine.dispose()
