@@ -371,6 +371,61 @@ def test_orders_placed_and_processed_at_once_on_the_same_products_queue_on_their
     assert multixacts_made(pg_database) == before
 
 
+def test_orders_decided_from_reads_that_stopped_holding_are_placed_under_locks_once_each(
+    pg_database: Database, live_server: str
+) -> None:
+    # Given 3 products with 20 units each and only 2 customers, so that orders placed at
+    # the same moment for the same customer change the balance the others decided from
+    store = Store(
+        product_ids=[
+            factories.product(pg_database, price=price, stock=INITIAL_STOCK) for price in PRICES
+        ],
+        customer_ids=[factories.customer(pg_database, balance=OPENING_BALANCE) for _ in range(2)],
+        order_ids=[],
+        demand={},
+    )
+
+    def place_and_process(hand: int) -> list[tuple[int, str, str]]:
+        answers = []
+        with admin_client(live_server) as client:
+            for _ in range(2):
+                answer = client.post(
+                    "/api/orders",
+                    json={
+                        "customer_id": store.customer_ids[hand % 2],
+                        "items": [{"product_id": pid, "quantity": 1} for pid in store.product_ids],
+                        "process": True,
+                    },
+                )
+                body = answer.json()
+                answers.append((answer.status_code, body.get("status", ""), body.get("number", "")))
+        return answers
+
+    # When 12 clients place and process 2 orders each at the same moment (24 units of each
+    # product asked for, 20 on the shelf, adjusted to what is left)
+    answers = [a for hand in run_at_once(THREADS, place_and_process) for a in hand]
+
+    # Then every order was placed once and numbered 1..24 without a gap, every unit on the
+    # shelf sold once, and every customer charged exactly for what their orders got
+    assert Counter(status for status, _state, _number in answers) == Counter({201: 24})
+    parsed = sorted(parse_order_number(number)[1] for _s, _state, number in answers)
+    assert parsed == list(range(1, 25))
+    books = read_books(pg_database, store)
+    assert books.stock == dict.fromkeys(store.product_ids, 0)
+    assert books.sold == dict.fromkeys(store.product_ids, INITIAL_STOCK)
+    assert_books_balance(books, store)
+    with pg_database.read() as session:
+        assert session.execute(select(func.count()).select_from(orders)).scalar_one() == 24
+        charges = session.execute(
+            text(
+                "SELECT count(*), count(DISTINCT order_id),"
+                " (SELECT count(*) FROM orders WHERE total > 0)"
+                " FROM ledger_entries WHERE order_id IS NOT NULL"
+            )
+        ).one()
+    assert charges[0] == charges[1] == charges[2] >= 20  # one charge per order that got units
+
+
 def test_orders_placed_at_once_through_one_token_lock_nothing_they_share(
     pg_database: Database, live_server: str
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
+from ordermill import pg_pipeline
 from ordermill.db import Database
 from ordermill.services import carts
 from tests import factories
@@ -154,15 +155,29 @@ def test_a_page_of_orders_is_read_in_two_statements_without_a_transaction(
     assert all(autocommit for _statement, autocommit in seen), seen
 
 
-def test_placing_and_processing_an_order_reads_nothing_back(
-    client: TestClient, database: Database, sql: StatementLog
+def test_placing_and_processing_an_order_reads_once_and_writes_with_the_commit(
+    client: TestClient, database: Database, sql: StatementLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a customer with money and two products
+    # Given a customer with money and two products, and a count of the writes sent with
+    # their commit
     buyer = factories.customer(database, balance=100_00)
     items = [{"product_id": factories.product(database), "quantity": 2} for _ in range(2)]
     assert client.get("/api/auth/whoami").status_code == 200  # the token, outside the count
+    pipelines: list[int] = []
+    run_with_commit = pg_pipeline.run_with_commit
+
+    def counted(conn: Any, statements: Any) -> Any:
+        pipelines.append(len(statements))
+        return run_with_commit(conn, statements)
+
+    monkeypatch.setattr(pg_pipeline, "run_with_commit", counted)
+    seen: list[bool] = []
+
+    def record(conn: Any, *_rest: Any) -> None:
+        seen.append(getattr(conn.connection.driver_connection, "autocommit", None) is True)
 
     # When an order is placed and processed in one request
+    event.listen(database.engine, "before_cursor_execute", record)
     sql.recording = True
     try:
         answer = client.post(
@@ -170,18 +185,20 @@ def test_placing_and_processing_an_order_reads_nothing_back(
         )
     finally:
         sql.recording = False
+        event.remove(database.engine, "before_cursor_execute", record)
 
-    # Then processing read neither the order nor its customer and products again: placing
-    # locked and read them. On PostgreSQL placing is the one statement before the commit,
-    # which carries the processing's writes and the number; on SQLite the catalog read
-    # before placing is the one read.
+    # Then the customer and products were read once. On PostgreSQL that read is one
+    # statement outside any transaction, and everything else (the order, its processing,
+    # its number) went with the commit in one write; on SQLite the catalog read before
+    # placing is the one read.
     assert (answer.status_code, answer.json()["status"]) == (201, "processed"), answer.text
-    reads = [s for s in sql.statements if s.lstrip().upper().startswith("SELECT")]
     if database.is_sqlite:
+        reads = [s for s in sql.statements if s.lstrip().upper().startswith("SELECT")]
         assert len(reads) == 1, sql.statements
         return
-    assert reads == []
     assert len(sql.statements) == 1, sql.statements
+    assert seen == [True]
+    assert pipelines == [2]  # the order with its processing, and its number
 
 
 def test_checking_out_with_processing_reads_the_catalog_once(

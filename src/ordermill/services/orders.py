@@ -64,7 +64,7 @@ def insert_order(
 ) -> OrderView:
     """Write a pending order for ``wanted`` at the prices in ``catalog`` (read and checked
     by the caller), without its number: the caller gives it with ``assign_number``."""
-    plan = _plan(
+    plan = place_plan(
         customer_id=customer_id,
         wanted=wanted,
         line_extra=line_extra,
@@ -74,7 +74,7 @@ def insert_order(
         extra=extra,
         now=now,
         actor=actor,
-        snapshot=_snapshot(wanted, catalog),
+        snapshot=snapshot_of(wanted, catalog),
     )
     placed = writer_for(session).place(session, plan)
     if placed is None:  # a product left the catalog since the caller read it
@@ -100,10 +100,10 @@ def insert_order_to_process(
     (``processing.process_placed``), with its customer and products locked and read for
     it: on PostgreSQL by the one statement that places it, on SQLite by the caller's
     ``read_catalog`` (the transaction holds the database's write lock)."""
-    plan = _plan(
+    plan = place_plan(
         customer_id=customer_id, wanted=wanted, line_extra=line_extra, currency=currency,
         shipping_address=shipping_address, note=note, extra=extra, now=now, actor=actor,
-        snapshot=_snapshot(wanted, catalog),
+        snapshot=snapshot_of(wanted, catalog),
     )  # fmt: skip
     if session.get_bind().dialect.name == "postgresql":
         placed = postgres_writer.place_to_process(session, plan)
@@ -115,7 +115,10 @@ def insert_order_to_process(
     return placed
 
 
-def _snapshot(wanted: Mapping[int, int], catalog: Mapping[int, Any]) -> dict[int, ProductSnapshot]:
+def snapshot_of(
+    wanted: Mapping[int, int], catalog: Mapping[int, Any]
+) -> dict[int, ProductSnapshot]:
+    """What each wanted product's line copies, from catalog rows as read."""
     return {
         pid: ProductSnapshot(catalog[pid].name, catalog[pid].sku, catalog[pid].price)
         for pid in wanted
@@ -133,7 +136,7 @@ def _as_read(view: OrderView, catalog: Mapping[int, Any]) -> PlacedToProcess:
     )
 
 
-def _plan(
+def place_plan(
     *,
     customer_id: int,
     wanted: Mapping[int, int],
@@ -146,6 +149,7 @@ def _plan(
     actor: Actor,
     snapshot: Mapping[int, ProductSnapshot] | None = None,
 ) -> PlacePlan:
+    """The plan of a new order for ``wanted`` (product id -> quantity), before its number."""
     return PlacePlan(
         now=now,
         actor=actor,
@@ -227,7 +231,7 @@ def place_order(
     if not require_stock and session.get_bind().dialect.name == "postgresql":
         # One statement reads the catalog and writes the order (nothing when a product
         # or the customer is missing): no read before it.
-        plan = _plan(
+        plan = place_plan(
             customer_id=customer_id,
             wanted=wanted,
             line_extra=None,
@@ -308,7 +312,7 @@ def place_order_to_process(
     wanted = merge_items(items)
     now = (now or utcnow()).astimezone(UTC)
     if session.get_bind().dialect.name == "postgresql":
-        plan = _plan(
+        plan = place_plan(
             customer_id=customer_id, wanted=wanted, line_extra=None, currency=currency,
             shipping_address=shipping_address, note=note, extra=extra, now=now, actor=actor,
         )  # fmt: skip
@@ -363,7 +367,7 @@ def place_order_at_commit(
         )  # fmt: skip
         return pending
     wanted = merge_items(items)
-    plan = _plan(
+    plan = place_plan(
         customer_id=customer_id,
         wanted=wanted,
         line_extra=None,

@@ -10,7 +10,7 @@ database's writer: one statement on PostgreSQL, one ``executemany`` per table on
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -120,10 +120,15 @@ def process_placed(
     now: datetime | None = None,
     actor: Actor = SYSTEM,
     at_commit: bool = False,
+    write: Callable[[ProcessPlan], None] | None = None,
 ) -> OrderView:
     """``process_order`` for an order placed in the same transaction by
     ``orders.place_order_to_process``, which locked and read what processing needs: it
-    is decided and written without reading anything again."""
+    is decided and written without reading anything again.
+
+    With ``write`` the decision's writes go to it as one plan instead of the session's
+    writer (``place_processed`` writes them with the order's own).
+    """
     moment = now or utcnow()
     order = placed.order
     claims = {order.id: Claimed(order, placed.balance)}
@@ -133,7 +138,7 @@ def process_placed(
         [order.id],
         lambda batch: _settle(
             session, batch, claims, dict(placed.stock), dict(placed.thresholds),
-            strategy, flow, moment, actor, at_commit,
+            strategy, flow, moment, actor, at_commit, write,
         ),
     )  # fmt: skip
     return _the_one(outcome, order.id)
@@ -189,9 +194,10 @@ def _settle(
     now: datetime,
     actor: Actor,
     at_commit: bool,
+    write: Callable[[ProcessPlan], None] | None = None,
 ) -> Results:
     """Decide the claimed orders in id order against the locked stock and balances, and
-    write the ones that go through together."""
+    write the ones that go through together (to ``write`` if given)."""
     results: Results = {
         order_id: order_not_found(order_id) for order_id in ids if order_id not in claims
     }
@@ -217,7 +223,7 @@ def _settle(
             payload=lambda _claimed: payload,
             # The guards again, against the balance the orders before this one left.
             facts=lambda c: replace(c.facts(flow), balance=batch.balances[c.view.customer_id]),
-            write=lambda _changes, entries: batch.write(session, entries),
+            write=lambda _changes, entries: (write or batch.write(session))(batch.plan(entries)),
         )
     )
     return {order_id: results[order_id] for order_id in ids}
@@ -358,9 +364,15 @@ class _Batch:
         }
         return Change(view, events, audit)
 
-    def write(self, session: Session, journal: Journal) -> None:
-        """Everything decided, with the journal's rows, in one set of writes."""
-        plan = ProcessPlan(
+    def write(self, session: Session) -> Callable[[ProcessPlan], None]:
+        """Write a plan with the session's writer (with its commit if ``at_commit``)."""
+        return functools.partial(
+            writer_for(session).write_processed, session, at_commit=self.at_commit
+        )
+
+    def plan(self, journal: Journal) -> ProcessPlan:
+        """Everything decided, with the journal's rows, as one set of writes."""
+        return ProcessPlan(
             now=self.now,
             actor=self.actor,
             strategy=self.strategy,
@@ -384,4 +396,3 @@ class _Batch:
                 ),
             ),
         )
-        writer_for(session).write_processed(session, plan, at_commit=self.at_commit)

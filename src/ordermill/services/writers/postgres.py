@@ -113,8 +113,7 @@ def write_processed(session: Session, plan: ProcessPlan, *, at_commit: bool = Fa
         "actor": actor.label,
         "uid": actor.user_id,
         "tid": actor.token_id,
-        "pid": [take.product_id for take in plan.stock_takes],
-        "qty": [take.quantity for take in plan.stock_takes],
+        **stock_and_money_params(plan),
         "lid": [line.line_id for line in plan.line_adjustments],
         "lqty": [line.quantity for line in plan.line_adjustments],
         "ltotal": [line.line_total for line in plan.line_adjustments],
@@ -122,19 +121,6 @@ def write_processed(session: Session, plan: ProcessPlan, *, at_commit: bool = Fa
         "st": [order.status.value for order in plan.orders],
         "tot": [order.total for order in plan.orders],
         "pd": [order.paid for order in plan.orders],
-        "cid": [charge.customer_id for charge in plan.charges],
-        "amt": [charge.amount for charge in plan.charges],
-        "lg_cid": [entry.customer_id for entry in plan.ledger],
-        "lg_kind": [entry.kind.value for entry in plan.ledger],
-        "lg_amount": [entry.amount for entry in plan.ledger],
-        "lg_after": [entry.balance_after for entry in plan.ledger],
-        "lg_oid": [entry.order_id for entry in plan.ledger],
-        "lg_reason": [entry.reason for entry in plan.ledger],
-        "p_oid": [payment.order_id for payment in plan.payments],
-        "p_amount": [payment.amount for payment in plan.payments],
-        "p_credited": [payment.credited for payment in plan.payments],
-        "p_method": [payment.method for payment in plan.payments],
-        "p_reference": [payment.reference for payment in plan.payments],
         "e_visibility": Visibility.CUSTOMER.value,
         "e_oid": [event.order_id for event in journal.events],
         "e_kind": [event.kind for event in journal.events],
@@ -153,6 +139,28 @@ def write_processed(session: Session, plan: ProcessPlan, *, at_commit: bool = Fa
         final_writes.at_commit(session, _PROCESSED_AT_COMMIT_PG, params, _written)
     elif session.execute(_PROCESSED_PG, params).scalar_one() != len(plan.stock_takes):
         raise RuntimeError("stock changed under a lock while processing orders")
+
+
+def stock_and_money_params(plan: ProcessPlan) -> dict[str, Any]:
+    """A processing plan's stock takes (``pid``, ``qty``), charges (``cid``, ``amt``),
+    ledger entries (``lg_*``) and payments (``p_*``) as the arrays the statements take."""
+    return {
+        "pid": [take.product_id for take in plan.stock_takes],
+        "qty": [take.quantity for take in plan.stock_takes],
+        "cid": [charge.customer_id for charge in plan.charges],
+        "amt": [charge.amount for charge in plan.charges],
+        "lg_cid": [entry.customer_id for entry in plan.ledger],
+        "lg_kind": [entry.kind.value for entry in plan.ledger],
+        "lg_amount": [entry.amount for entry in plan.ledger],
+        "lg_after": [entry.balance_after for entry in plan.ledger],
+        "lg_oid": [entry.order_id for entry in plan.ledger],
+        "lg_reason": [entry.reason for entry in plan.ledger],
+        "p_oid": [payment.order_id for payment in plan.payments],
+        "p_amount": [payment.amount for payment in plan.payments],
+        "p_credited": [payment.credited for payment in plan.payments],
+        "p_method": [payment.method for payment in plan.payments],
+        "p_reference": [payment.reference for payment in plan.payments],
+    }
 
 
 def _written(_session: Session, _rows: Sequence[Any]) -> None:
@@ -292,10 +300,16 @@ def place_at_commit(
             placed[0].number = rows[0].number
 
     final_writes.at_commit(session, _PLACE_PG, _place_params(plan), on_placed)
+    number_placed_at_commit(session, plan, on_numbered)
+
+
+def number_placed_at_commit(session: Session, plan: PlacePlan, use: final_writes.Use) -> None:
+    """Number the order placed from ``plan`` by a statement queued before this one for
+    the commit (found by its placeholder); no order, no number taken: ``use`` gets no
+    row."""
     final_writes.at_commit(
-        session, _NUMBER_PLACED_PG, {"placeholder": plan.placeholder, "year": plan.now.year},
-        on_numbered,
-    )  # fmt: skip
+        session, _NUMBER_PLACED_PG, {"placeholder": plan.placeholder, "year": plan.now.year}, use
+    )
 
 
 def _place_params(plan: PlacePlan) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ordermill.domain.access import Permission
 from ordermill.domain.orders import OrderStatus
 from ordermill.errors import InvalidInput
-from ordermill.services import order_views, processing
+from ordermill.services import order_views, place_processed, processing
 from ordermill.services import orders as order_service
 from ordermill.services.accounts import Principal
 from ordermill.services.order_items import ItemRequest
@@ -116,6 +116,23 @@ def create_order(
             actor=actor, at_commit=at_commit,
         )  # fmt: skip
 
+    if idempotency_key is None and body.process and not database.is_sqlite:
+        # Decided from a read that locks nothing and written with the commit, under
+        # locks held for no round trip to the client; when the read no longer holds,
+        # or the answer turns on exact figures, under locks below. (SQLite's write lock
+        # is held from the first statement anyway.)
+        with database.lookup() as session:
+            decided = place_processed.decide(
+                session, customer_id=body.customer_id, items=items, currency=settings.currency,
+                strategy=body.strategy, flow=body.flow or settings.payment_flow,
+                shipping_address=body.shipping_address, note=body.note, extra=body.extra,
+                actor=actor,
+            )  # fmt: skip
+        if decided is not None:
+            with database.write() as session:
+                written = place_processed.write_at_commit(session, decided)
+            if written.view is not None:
+                return _created(written.view)
     if idempotency_key is None:
         # The last writes go with the commit (the processing's and the number, or the
         # whole order): one round trip on PostgreSQL, the year's counter and the
