@@ -149,7 +149,7 @@ def main() -> None:
                     f" {server_cpu / orders * 1000:.2f} ms, PostgreSQL"
                     f" {postgres_cpu / orders * 1000:.2f} ms"
                     f"  ({app.conflict} out of stock, {app.other} other errors,"
-                    f" {unused} order ids left unused: decided again under locks)"
+                    f" {unused} order ids left unused: decided again under locks, or rolled back)"
                     f"  ratio {app.rate / ceiling.tps:.0%}"
                 )
         engine.dispose()
