@@ -223,7 +223,7 @@ def _settle(
             payload=lambda _claimed: payload,
             # The guards again, against the balance the orders before this one left.
             facts=lambda c: replace(c.facts(flow), balance=batch.balances[c.view.customer_id]),
-            write=lambda _changes, entries: (write or batch.write(session))(batch.plan(entries)),
+            write=lambda _changes, entries: (write or batch.writer(session))(batch.plan(entries)),
         )
     )
     return {order_id: results[order_id] for order_id in ids}
@@ -364,8 +364,8 @@ class _Batch:
         }
         return Change(view, events, audit)
 
-    def write(self, session: Session) -> Callable[[ProcessPlan], None]:
-        """Write a plan with the session's writer (with its commit if ``at_commit``)."""
+    def writer(self, session: Session) -> Callable[[ProcessPlan], None]:
+        """What writes a plan: the session's writer (with its commit if ``at_commit``)."""
         return functools.partial(
             writer_for(session).write_processed, session, at_commit=self.at_commit
         )

@@ -259,11 +259,9 @@ def write_at_commit(
         "o_data": [json.dumps(created)] + [json.dumps(row.data) for row in journal.outbox],
         "o_at": [place.now] + [process.now] * len(journal.outbox),
     }
-    numbers: list[str] = []
 
     def numbered(_session: Session, rows: Sequence[Any]) -> None:
-        numbers.extend(row.number for row in rows)
-        done(numbers[0] if numbers else None)
+        done(rows[0].number if rows else None)
 
     final_writes.at_commit(session, _WRITE, params, lambda _session, _rows: None)
     number_placed_at_commit(session, place, numbered)
