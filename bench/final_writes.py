@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import text
 
-from ordermill import final_writes, pg_pipeline
+from ordermill import pg_pipeline
 
 FIRST = "SELECT oid, relname FROM pg_class WHERE oid = ANY(CAST(:ids AS oid[]))"
 SECOND = "SELECT CAST(:year AS integer) + 1 AS next"
@@ -29,7 +29,7 @@ PARAMS: dict[str, Any] = {"ids": [1259, 1247, 1249], "year": 2026}
 
 
 def ways(conn: psycopg.Connection[Any]) -> dict[str, Callable[[], object]]:
-    as_psycopg = [final_writes._statement(text(sql)) for sql in (FIRST, SECOND)]
+    as_psycopg = [pg_pipeline.compiled(text(sql)) for sql in (FIRST, SECOND)]
     pyformat = [
         sql.replace(":ids", "%(ids)s").replace(":year", "%(year)s") for sql in (FIRST, SECOND)
     ]

@@ -25,8 +25,6 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import TextClause
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ordermill import pg_pipeline
@@ -67,25 +65,12 @@ def commit(session: Session) -> None:
 def _pipelined(session: Session, queued: list[_Final]) -> list[list[Any]]:
     """The statements and COMMIT in one write on the session's psycopg connection."""
     driver: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
-    statements = [(_statement(final.statement), dict(final.params)) for final in queued]
+    statements = _statements(queued)
     try:
         return pg_pipeline.run_with_commit(driver, statements)
     except psycopg.Error as exc:
-        # As SQLAlchemy would have raised it, so callers explain it the same way.
-        raise DBAPIError.instance(statements[0][0].sql.decode(), None, exc, psycopg.Error) from exc
+        raise pg_pipeline.as_dbapi_error(statements, exc, driver) from exc
 
 
-_DOLLAR = postgresql.psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
-_STATEMENTS: dict[str, pg_pipeline.Statement] = {}
-
-
-def _statement(statement: TextClause) -> pg_pipeline.Statement:
-    """The statement with ``$1``-style placeholders (compiled once per text: keyed by
-    the text, not the object, whose id a later statement could reuse)."""
-    found = _STATEMENTS.get(statement.text)
-    if found is None:
-        compiled = statement.compile(dialect=_DOLLAR)
-        found = _STATEMENTS[statement.text] = pg_pipeline.Statement(
-            compiled.string.encode(), tuple(compiled.positiontup or ())
-        )
-    return found
+def _statements(queued: list[_Final]) -> list[tuple[pg_pipeline.Statement, dict[str, Any]]]:
+    return [(pg_pipeline.compiled(final.statement), dict(final.params)) for final in queued]

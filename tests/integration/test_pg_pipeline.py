@@ -31,7 +31,7 @@ pytestmark = pytest.mark.postgres_only
 
 def statement(sql: str) -> pg_pipeline.Statement:
     """``:name`` placeholders, as the writers' statements have them."""
-    return final_writes._statement(text(sql))
+    return pg_pipeline.compiled(text(sql))
 
 
 def libpq_url(database: Database) -> str:
