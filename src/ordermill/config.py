@@ -46,7 +46,13 @@ class Settings(BaseSettings):
         default="127.0.0.1",
         description="Proxies whose X-Forwarded-For is trusted for the client address",
     )
-    db_pool_size: int = Field(default=10, ge=1, le=500, description="PostgreSQL pool size")
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=500,
+        description="PostgreSQL connections a process keeps for its threads, and at most as"
+        " many for its event loop",
+    )
     db_max_overflow: int = Field(default=10, ge=0, le=500, description="Extra connections")
     db_pre_ping: bool = Field(
         default=False, description="Test each pooled connection before use (a round trip)"

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import psycopg
+from sqlalchemy import Engine, TextClause, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,11 +30,13 @@ from ordermill.config import Settings, get_settings
 from ordermill.errors import Code, OrdermillError, error
 from ordermill.fifo_lock import FifoLock
 from ordermill.outages import Failure, failure_of
+from ordermill.pg_async import LoopPool, engine_connector
 
 _WRITE_OPTION = "ordermill_write"
 # The threads a server runs its blocking work in (AnyIO's default thread limiter), each of
 # which may hold a connection at once.
 SERVER_THREADS = 40
+POOL_TIMEOUT_SECONDS = 30.0  # the longest a unit of work waits for a connection, as in SQLAlchemy
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -93,6 +96,16 @@ class Database:
             expire_on_commit=False,
             autoflush=False,
         )
+        # The event loop's own connections (``last_writes``), as many as the engine keeps.
+        self._loop_pool = (
+            None
+            if self.is_sqlite
+            else LoopPool(
+                engine_connector(self.engine),
+                (settings or get_settings()).db_pool_size,
+                POOL_TIMEOUT_SECONDS,
+            )
+        )
         self._sqlite_writer = FifoLock()
         self._writing = threading.local()
         self._after_commit: list[Callable[[], None]] = []
@@ -151,7 +164,41 @@ class Database:
                 self._writing.active = False
                 lock.release()
 
+    @asynccontextmanager
+    async def last_writes(self) -> AsyncIterator[Session]:
+        """A write unit of work that is nothing but its last writes
+        (``final_writes.at_commit``), committed from the event loop on PostgreSQL: one
+        round trip and no thread. Its session reads nothing (it is bound to no database:
+        a read raises), and it is what the last writes' ``use`` callbacks get.
+        """
+        if self._loop_pool is None:
+            raise RuntimeError("last_writes is for PostgreSQL: on SQLite, use write()")
+        session = Session(autoflush=False, expire_on_commit=False)
+        try:
+            yield session
+            committed = await final_writes.commit_async(session, self._loop_pool)
+        finally:
+            session.close()
+        if committed:
+            for callback in self._after_commit:
+                callback()
+
+    async def lookup_async(self, statement: TextClause, params: dict[str, Any]) -> list[Any]:
+        """``lookup`` for one statement from the event loop on PostgreSQL: its rows (named
+        tuples), read without a transaction on one of ``last_writes``' connections."""
+        if self._loop_pool is None:
+            raise RuntimeError("lookup_async is for PostgreSQL: on SQLite, use lookup()")
+        statements = [(pg_pipeline.compiled(statement), params)]
+        async with self._loop_pool.connection() as conn:
+            try:
+                (rows,) = await pg_pipeline.run_async(conn, statements)
+            except psycopg.Error as exc:
+                raise pg_pipeline.as_dbapi_error(statements, exc, conn) from exc
+        return rows
+
     def dispose(self) -> None:
+        if self._loop_pool is not None:
+            self._loop_pool.close()
         self.engine.dispose()
 
 

@@ -15,6 +15,10 @@ transaction), and may raise, but only when its statement wrote nothing, since th
 transaction has committed by then. Nothing may be written after ``at_commit`` in the
 same unit of work: ``Database.write`` commits through ``commit``, and a later
 statement would run before the queued ones.
+
+A unit of work that is nothing but its last writes can commit from the event loop
+(``commit_async``, through ``Database.last_writes``): there its ``use`` callbacks must
+not read, since the session is bound to no database.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy import TextClause
 from sqlalchemy.orm import Session
 
 from ordermill import pg_pipeline
+from ordermill.pg_async import LoopPool
 
 Use = Callable[[Session, Sequence[Any]], None]
 _QUEUE = "ordermill.final_writes"
@@ -60,6 +65,24 @@ def commit(session: Session) -> None:
     for final, rows in zip(queued, results, strict=True):
         final.use(session, rows)
     session.commit()  # what ``use`` read; on PostgreSQL the writes are already committed
+
+
+async def commit_async(session: Session, pool: LoopPool) -> bool:
+    """``commit`` for a unit of work that is nothing but its last writes, on a connection
+    of ``pool`` from the event loop (``Database.last_writes``); ``use`` callbacks get
+    ``session``, which reads nothing. False if nothing was queued (nothing sent)."""
+    queued: list[_Final] = session.info.pop(_QUEUE, [])
+    if not queued:
+        return False
+    statements = _statements(queued)
+    async with pool.connection() as conn:
+        try:
+            results = await pg_pipeline.run_with_commit_async(conn, statements)
+        except psycopg.Error as exc:
+            raise pg_pipeline.as_dbapi_error(statements, exc, conn) from exc
+    for final, rows in zip(queued, results, strict=True):
+        final.use(session, rows)
+    return True
 
 
 def _pipelined(session: Session, queued: list[_Final]) -> list[list[Any]]:

@@ -331,8 +331,11 @@ def place_order_to_process(
 class PendingOrder:
     """An order placed with its unit of work's commit (``place_order_at_commit``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, customer_id: int, wanted: Mapping[int, int]) -> None:
         self._view: OrderView | None = None
+        self.customer_id = customer_id
+        self.wanted = wanted
+        self.refused = False  # nothing was written: see ``explain``
 
     @property
     def view(self) -> OrderView:
@@ -340,6 +343,10 @@ class PendingOrder:
         if self._view is None:
             raise RuntimeError("an order placed at commit is known once the commit is done")
         return self._view
+
+    def explain(self, session: Session) -> NoReturn:
+        """Why nothing was placed: a product or the customer unknown or withdrawn."""
+        _nothing_placed(session, self.customer_id, self.wanted)
 
 
 def place_order_at_commit(
@@ -359,14 +366,39 @@ def place_order_at_commit(
     year's counter is locked for no round trip to the client. The caller writes nothing
     after it and reads the order from ``.view`` after the commit; an unknown or withdrawn
     product or customer is raised by the commit then, with nothing written."""
-    pending = PendingOrder()
     if session.get_bind().dialect.name != "postgresql":
+        pending = PendingOrder(customer_id, {})
         pending._view = place_order(
             session, customer_id=customer_id, items=items, currency=currency,
             shipping_address=shipping_address, note=note, extra=extra, now=now, actor=actor,
         )  # fmt: skip
         return pending
+    return place_order_last_writes(
+        session, customer_id=customer_id, items=items, currency=currency,
+        shipping_address=shipping_address, note=note, extra=extra, now=now, actor=actor,
+        explain=True,
+    )  # fmt: skip
+
+
+def place_order_last_writes(
+    session: Session,
+    *,
+    customer_id: int,
+    items: Iterable[ItemRequest],
+    currency: str,
+    shipping_address: str | None = None,
+    note: str | None = None,
+    extra: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    actor: Actor = SYSTEM,
+    explain: bool = False,
+) -> PendingOrder:
+    """``place_order_at_commit`` on PostgreSQL, reading nothing (``Database.last_writes``
+    runs it from the event loop): when nothing is written, ``.refused`` is set after the
+    commit, and ``.explain`` with a session that reads raises the reason (at once, with
+    ``explain``)."""
     wanted = merge_items(items)
+    pending = PendingOrder(customer_id, wanted)
     plan = place_plan(
         customer_id=customer_id,
         wanted=wanted,
@@ -381,7 +413,9 @@ def place_order_at_commit(
 
     def done(session: Session, view: OrderView | None) -> None:
         if view is None:
-            _nothing_placed(session, customer_id, wanted)
+            pending.refused = True
+            if explain:
+                pending.explain(session)
         pending._view = view
 
     postgres_writer.place_at_commit(session, plan, done)
