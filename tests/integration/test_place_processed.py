@@ -307,14 +307,14 @@ def test_after_the_read_stopped_holding_the_api_answers_as_under_locks(
     # order's read and its write
     buyer = factories.customer(database, balance=100_00)
     pen = factories.product(database, price=2_00, stock=50)
-    decided_from_read = place_processed.decide
+    decided_from_read = place_processed.decide_async
 
-    def changed_meanwhile(*args: Any, **kwargs: Any) -> Any:
-        decided = decided_from_read(*args, **kwargs)
+    async def changed_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        decided = await decided_from_read(*args, **kwargs)
         execute(database, meanwhile, id=pen)
         return decided
 
-    monkeypatch.setattr(place_processed, "decide", changed_meanwhile)
+    monkeypatch.setattr(place_processed, "decide_async", changed_meanwhile)
 
     # When 2 are ordered and processed with "reject"
     answer = client.post(

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ordermill import plugins
+from ordermill.db import Database
 from ordermill.domain.orders import Strategy
 from ordermill.domain.workflow import PaymentFlow
 from ordermill.errors import OrdermillError
@@ -85,11 +86,61 @@ def decide(
     decide the order placed and processed; ``None`` where only the path under locks
     gives the answer. Invalid items raise as placing them would."""
     wanted = merge_items(items)
-    if session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql" or _hooked():
         return None
-    if plugins.has("pre_transition") or plugins.has("post_transition"):
-        return None  # a hook must see the order once, under its locks
     found = writer.read(session, customer_id, list(wanted))
+    return _decide(
+        session, found, wanted, customer_id=customer_id, currency=currency, strategy=strategy,
+        flow=flow, shipping_address=shipping_address, note=note, extra=extra, actor=actor,
+    )  # fmt: skip
+
+
+async def decide_async(
+    database: Database,
+    session: Session,
+    *,
+    customer_id: int,
+    items: Iterable[ItemRequest],
+    currency: str,
+    strategy: Strategy,
+    flow: PaymentFlow,
+    shipping_address: str | None = None,
+    note: str | None = None,
+    extra: dict[str, Any] | None = None,
+    actor: Actor,
+) -> Decided | None:
+    """``decide`` from the event loop on PostgreSQL, for ``session`` of
+    ``Database.last_writes`` (which reads nothing: the read goes through ``database``)."""
+    wanted = merge_items(items)
+    if _hooked():
+        return None
+    found = await writer.read_async(database, customer_id, list(wanted))
+    return _decide(
+        session, found, wanted, customer_id=customer_id, currency=currency, strategy=strategy,
+        flow=flow, shipping_address=shipping_address, note=note, extra=extra, actor=actor,
+    )  # fmt: skip
+
+
+def _hooked() -> bool:
+    """A plugin's transition hook must see the order once, under its locks."""
+    return plugins.has("pre_transition") or plugins.has("post_transition")
+
+
+def _decide(
+    session: Session,
+    found: writer.Read | None,
+    wanted: dict[int, int],
+    *,
+    customer_id: int,
+    currency: str,
+    strategy: Strategy,
+    flow: PaymentFlow,
+    shipping_address: str | None,
+    note: str | None,
+    extra: dict[str, Any] | None,
+    actor: Actor,
+) -> Decided | None:
+    """The order decided from what ``read`` found (``process_placed`` reads nothing)."""
     if found is None or any(
         pid not in found.products or not found.products[pid].active for pid in wanted
     ):

@@ -18,12 +18,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ordermill import final_writes
+
+if TYPE_CHECKING:
+    from ordermill.db import Database
 from ordermill.domain.events import EventType
 from ordermill.services.plans import CREATED, ORDER_CREATED, PlacePlan, ProcessPlan
 from ordermill.services.timeline import Visibility
@@ -63,9 +66,21 @@ class Read:
 def read(session: Session, customer_id: int, product_ids: Sequence[int]) -> Read | None:
     """The customer's balance, the products and ids for a new order with one line per
     product, in one statement; ``None`` when the customer doesn't exist."""
-    rows = session.execute(
-        _READ, {"customer_id": customer_id, "pid": list(product_ids), "lines": len(product_ids)}
-    ).all()
+    return _found(session.execute(_READ, _read_params(customer_id, product_ids)).all())
+
+
+async def read_async(
+    database: Database, customer_id: int, product_ids: Sequence[int]
+) -> Read | None:
+    """``read`` from the event loop."""
+    return _found(await database.lookup_async(_READ, _read_params(customer_id, product_ids)))
+
+
+def _read_params(customer_id: int, product_ids: Sequence[int]) -> dict[str, Any]:
+    return {"customer_id": customer_id, "pid": list(product_ids), "lines": len(product_ids)}
+
+
+def _found(rows: Sequence[Any]) -> Read | None:
     if not rows:
         return None
     head = rows[0]

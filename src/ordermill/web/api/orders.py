@@ -7,7 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from ordermill.config import Settings
+from ordermill.db import Database
 from ordermill.domain.access import Permission
 from ordermill.domain.orders import OrderStatus
 from ordermill.errors import InvalidInput
@@ -82,7 +85,7 @@ def _utc(moment: datetime | None, field: str) -> datetime | None:
 @router.post(
     "", status_code=201, response_model=OrderPublic, responses=problems(400, 404, 409, 422)
 )
-def create_order(
+async def create_order(
     body: OrderCreate,
     request: Request,
     database: DatabaseDep,
@@ -94,7 +97,71 @@ def create_order(
 
     With `"process": true` it is processed in the same transaction.
     """
-    items = [ItemRequest(i.product_id, i.quantity) for i in body.items]
+    if idempotency_key is None and not database.is_sqlite:
+        # Units of work that are nothing but their last writes, sent with the commit:
+        # run on the event loop, with no thread to hand them to and back.
+        view = await (_place_processed if body.process else _place)(
+            body, database, settings, writer
+        )
+        if view is not None:
+            return _created(view)
+    return await run_in_threadpool(
+        _create_order, body, request, database, settings, writer, idempotency_key
+    )
+
+
+async def _place(
+    body: OrderCreate, database: Database, settings: Settings, writer: Principal
+) -> order_views.OrderView:
+    async with database.last_writes() as session:
+        pending = order_service.place_order_last_writes(
+            session, customer_id=body.customer_id, items=_items(body),
+            currency=settings.currency, shipping_address=body.shipping_address,
+            note=body.note, extra=body.extra, actor=actor_of(writer),
+        )  # fmt: skip
+    if pending.refused:
+        await run_in_threadpool(_explain, database, pending)
+    return pending.view
+
+
+async def _place_processed(
+    body: OrderCreate, database: Database, settings: Settings, writer: Principal
+) -> order_views.OrderView | None:
+    """Decided from a read that locks nothing and written with the commit, under locks
+    held for no round trip to the client; ``None`` when the read no longer holds, or the
+    answer turns on exact figures: then it is placed under locks (``_create_order``).
+    (SQLite's write lock is held from the first statement anyway.)"""
+    async with database.last_writes() as session:
+        decided = await place_processed.decide_async(
+            database, session, customer_id=body.customer_id, items=_items(body),
+            currency=settings.currency, strategy=body.strategy,
+            flow=body.flow or settings.payment_flow, shipping_address=body.shipping_address,
+            note=body.note, extra=body.extra, actor=actor_of(writer),
+        )  # fmt: skip
+        written = None if decided is None else place_processed.write_at_commit(session, decided)
+    return None if written is None else written.view
+
+
+def _explain(database: Database, pending: order_service.PendingOrder) -> None:
+    with database.read() as session:
+        pending.explain(session)
+
+
+def _items(body: OrderCreate) -> list[ItemRequest]:
+    return [ItemRequest(i.product_id, i.quantity) for i in body.items]
+
+
+def _create_order(
+    body: OrderCreate,
+    request: Request,
+    database: Database,
+    settings: Settings,
+    writer: Principal,
+    idempotency_key: str | None,
+) -> Response:
+    """``create_order`` in a thread: with an idempotency key, on SQLite, or processed
+    under locks when a decision from a read no longer held."""
+    items = _items(body)
     actor = actor_of(writer)
 
     def place(session: Session, *, at_commit: bool = False) -> order_views.OrderView:
@@ -116,23 +183,6 @@ def create_order(
             actor=actor, at_commit=at_commit,
         )  # fmt: skip
 
-    if idempotency_key is None and body.process and not database.is_sqlite:
-        # Decided from a read that locks nothing and written with the commit, under
-        # locks held for no round trip to the client; when the read no longer holds,
-        # or the answer turns on exact figures, under locks below. (SQLite's write lock
-        # is held from the first statement anyway.)
-        with database.lookup() as session:
-            decided = place_processed.decide(
-                session, customer_id=body.customer_id, items=items, currency=settings.currency,
-                strategy=body.strategy, flow=body.flow or settings.payment_flow,
-                shipping_address=body.shipping_address, note=body.note, extra=body.extra,
-                actor=actor,
-            )  # fmt: skip
-        if decided is not None:
-            with database.write() as session:
-                written = place_processed.write_at_commit(session, decided)
-            if written.view is not None:
-                return _created(written.view)
     if idempotency_key is None:
         # The last writes go with the commit (the processing's and the number, or the
         # whole order): one round trip on PostgreSQL, the year's counter and the
