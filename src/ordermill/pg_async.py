@@ -63,7 +63,8 @@ class LoopPool:
         self._idle: list[psycopg.Connection[Any]] = []
         self._open = 0  # idle, lent, or being opened
         self._waiting: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = deque()
-        self._closed = False
+        self._retired: set[int] = set()  # ids of the connections lent before ``close``
+        self._lent: set[int] = set()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.Connection[Any]]:
@@ -79,10 +80,9 @@ class LoopPool:
         deadline = loop.time() + self._timeout
         while True:
             with self._lock:
-                if self._closed:
-                    raise RuntimeError("the pool is closed")
                 conn = self._idle_alive()
                 if conn is not None:
+                    self._lent.add(id(conn))
                     return conn
                 opening = self._open < self._size
                 if opening:
@@ -91,7 +91,10 @@ class LoopPool:
                     waiter: asyncio.Future[Any] = loop.create_future()
                     self._waiting.append((loop, waiter))
             if opening:
-                return await self._open_one()
+                conn = await self._open_one()
+                with self._lock:
+                    self._lent.add(id(conn))
+                return conn
             try:
                 handed = await asyncio.wait_for(waiter, max(deadline - loop.time(), 0))
             except TimeoutError:
@@ -100,7 +103,7 @@ class LoopPool:
                     f"no database connection came free within {self._timeout:g} s",
                 ) from None
             if handed is not None:
-                return handed  # type: ignore[no-any-return]
+                return handed  # type: ignore[no-any-return]  # lent by _give
             # None: a connection was closed, so one may be opened: try again.
 
     def _idle_alive(self) -> psycopg.Connection[Any] | None:
@@ -126,19 +129,22 @@ class LoopPool:
             raise
 
     def _give(self, conn: psycopg.Connection[Any]) -> None:
-        usable = not (conn.closed or conn.broken) and conn.pgconn.transaction_status == _IDLE
+        with self._lock:
+            self._lent.discard(id(conn))
+            retired = id(conn) in self._retired
+            self._retired.discard(id(conn))
+        usable = (
+            not (retired or conn.closed or conn.broken) and conn.pgconn.transaction_status == _IDLE
+        )
         if not usable:
             conn.close()
             self._forget()
             return
         with self._lock:
-            if self._closed:
-                conn.close()
-                self._open -= 1
-                return
             while self._waiting:
                 loop, waiter = self._waiting.popleft()
                 if not waiter.done():
+                    self._lent.add(id(conn))
                     loop.call_soon_threadsafe(self._hand, waiter, conn)
                     return
             self._idle.append(conn)
@@ -161,11 +167,12 @@ class LoopPool:
                     return
 
     def close(self) -> None:
-        """Close the idle connections now and the lent ones when they come back."""
+        """Close the idle connections now and the lent ones when they come back (as
+        ``Engine.dispose``: the pool opens new ones if asked again)."""
         with self._lock:
-            self._closed = True
             idle, self._idle = self._idle, []
             self._open -= len(idle)
+            self._retired |= self._lent
         for conn in idle:
             conn.close()
 

@@ -249,6 +249,36 @@ def test_dispose_closes_the_event_loops_connections(pg_database: Database) -> No
         asyncio.run(asyncio.sleep(0.01))
     assert backends(pg_database) <= before
 
+    # And, as an engine after dispose, it opens a new one when asked again
+    asyncio.run(read())
+    database.dispose()
+
+
+def test_a_connection_lent_when_the_pool_is_closed_is_closed_when_it_comes_back(
+    pg_database: Database, pool: LoopPool
+) -> None:
+    before = backends(pg_database)
+
+    async def close_while_lent() -> tuple[int, int]:
+        async with pool.connection() as lent:
+            pool.close()
+            first = lent.info.backend_pid
+        async with pool.connection() as fresh:
+            return first, fresh.info.backend_pid
+
+    first, second = asyncio.run(close_while_lent())
+
+    assert first != second
+    assert first not in backends(pg_database) - before or _gone(pg_database, first)
+
+
+def _gone(database: Database, pid: int) -> bool:
+    for _ in range(100):
+        if pid not in backends(database):
+            return True
+        asyncio.run(asyncio.sleep(0.01))
+    return False
+
 
 # ---------------------------------------------------------------- units of work
 
