@@ -2,7 +2,8 @@
 
 A request handled in a thread costs two hand-offs between the event loop and the
 thread, and the thread waits for the GIL after each wait on the database: measured on
-placing an order, about 0.3 ms of the server's 1.1 ms of CPU. The hot paths whose
+placing an order, about 0.2 ms of the server's 1.1 ms of CPU (docs/PERFORMANCE.md,
+"Placing on the event loop"). The hot paths whose
 whole unit of work is their last writes (``final_writes``: one round trip, nothing
 read before) run on the event loop instead, on connections of their own, kept here.
 
