@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -26,6 +28,15 @@ from ordermill.services.order_items import ItemRequest
 from tests import factories
 
 pytestmark = pytest.mark.postgres_only
+
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: this one may have a loop running already
+    (Playwright's, kept by the browser tests)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def statement(sql: str) -> pg_pipeline.Statement:
@@ -83,7 +94,7 @@ def test_a_write_from_the_event_loop_commits_and_returns_its_rows(
             return rows
 
     try:
-        rows = asyncio.run(write())
+        rows = run(write())
 
         # Then each statement's rows came back, and another connection sees them committed
         assert [[r.w for r in statement_rows] for statement_rows in rows] == [[10], [20]]
@@ -101,13 +112,13 @@ def test_a_read_from_the_event_loop_opens_no_transaction(pool: LoopPool) -> None
             (rows,) = await pg_pipeline.run_async(conn, [(statement(sql), {})])
             return rows, conn.pgconn.transaction_status
 
-    rows, status = asyncio.run(read("SELECT 1 AS one"))
+    rows, status = run(read("SELECT 1 AS one"))
     assert rows[0].one == 1
     assert status == psycopg.pq.TransactionStatus.IDLE  # nothing left open
 
     # No BEGIN went first: a savepoint, which needs a transaction block, is refused
     with pytest.raises(psycopg.errors.NoActiveSqlTransaction):
-        asyncio.run(read("SAVEPOINT inside"))
+        run(read("SAVEPOINT inside"))
 
 
 def test_a_failing_statement_writes_nothing_and_its_connection_is_not_reused(
@@ -125,7 +136,7 @@ def test_a_failing_statement_writes_nothing_and_its_connection_is_not_reused(
             final_writes.at_commit(session, duplicate, {"id": ada}, lambda _s, _rows: None)
 
     with pytest.raises(IntegrityError):
-        asyncio.run(fail())
+        run(fail())
 
     # Then the connection left in a failed transaction was closed, not kept
     assert backends(pg_database) == before
@@ -138,7 +149,7 @@ def test_a_failing_statement_writes_nothing_and_its_connection_is_not_reused(
             )
         return pending.view.number
 
-    assert asyncio.run(place()).endswith("-00001")
+    assert run(place()).endswith("-00001")
 
 
 # ---------------------------------------------------------------- the pool
@@ -161,7 +172,7 @@ def test_the_pool_opens_at_most_its_size_and_the_others_wait_their_turn(
     async def many() -> None:
         await asyncio.gather(*(use() for _ in range(8)))
 
-    asyncio.run(many())
+    run(many())
 
     assert len(held) == 8
     assert len(set(held)) == 2
@@ -179,7 +190,7 @@ def test_waiting_longer_than_the_timeout_is_a_database_unavailable_error(
 
     try:
         with pytest.raises(OrdermillError) as refused:
-            asyncio.run(hold_and_wait())
+            run(hold_and_wait())
         assert refused.value.code is Code.DATABASE_UNAVAILABLE
     finally:
         pool.close()
@@ -196,11 +207,11 @@ def test_a_connection_the_server_ended_while_idle_is_not_handed_out(
             return int(rows[0].pid)
 
     # Given a pooled connection whose backend is ended while it waits in the pool
-    first = asyncio.run(backend_pid())
+    first = run(backend_pid())
     terminate(pg_database, first)
 
     # When it is asked for again, it is replaced: the next statement runs, on a new backend
-    second = asyncio.run(backend_pid())
+    second = run(backend_pid())
     assert second != first
 
 
@@ -225,7 +236,7 @@ def test_a_cancelled_conversation_closes_its_connection_and_frees_its_place(
             return int(rows[0].one)
 
     try:
-        assert asyncio.run(asyncio.wait_for(cancelled_then_again(), 3)) == 1
+        assert run(asyncio.wait_for(cancelled_then_again(), 3)) == 1
     finally:
         pool.close()
 
@@ -238,7 +249,7 @@ def test_dispose_closes_the_event_loops_connections(pg_database: Database) -> No
     async def read() -> None:
         await database.lookup_async(text("SELECT 1 AS one"), {})
 
-    asyncio.run(read())
+    run(read())
     assert len(backends(pg_database) - before) == 1
 
     database.dispose()
@@ -246,11 +257,11 @@ def test_dispose_closes_the_event_loops_connections(pg_database: Database) -> No
     for _ in range(100):  # the backend ends once it reads the goodbye
         if backends(pg_database) <= before:
             break
-        asyncio.run(asyncio.sleep(0.01))
+        time.sleep(0.01)
     assert backends(pg_database) <= before
 
     # And, as an engine after dispose, it opens a new one when asked again
-    asyncio.run(read())
+    run(read())
     database.dispose()
 
 
@@ -266,7 +277,7 @@ def test_a_connection_lent_when_the_pool_is_closed_is_closed_when_it_comes_back(
         async with pool.connection() as fresh:
             return first, fresh.info.backend_pid
 
-    first, second = asyncio.run(close_while_lent())
+    first, second = run(close_while_lent())
 
     assert first != second
     assert first not in backends(pg_database) - before or _gone(pg_database, first)
@@ -276,7 +287,7 @@ def _gone(database: Database, pid: int) -> bool:
     for _ in range(100):
         if pid not in backends(database):
             return True
-        asyncio.run(asyncio.sleep(0.01))
+        time.sleep(0.01)
     return False
 
 
@@ -291,7 +302,7 @@ def test_a_unit_of_work_on_the_event_loop_reads_nothing_through_its_session(
             session.execute(text("SELECT 1"))
 
     with pytest.raises(UnboundExecutionError):
-        asyncio.run(read_through_the_session())
+        run(read_through_the_session())
 
 
 def test_an_order_refused_on_the_event_loop_is_explained_as_under_locks(
@@ -308,7 +319,7 @@ def test_an_order_refused_on_the_event_loop_is_explained_as_under_locks(
                 session, customer_id=ada, items=[ItemRequest(gone, 1)], currency="USD"
             )
 
-    pending = asyncio.run(place())
+    pending = run(place())
 
     # Then nothing was written, and the reason is the one placing under locks gives
     assert pending.refused
@@ -341,7 +352,7 @@ def test_a_server_that_cant_be_reached_is_an_outage_to_connect(pg_database: Data
 
     try:
         with pytest.raises(DBAPIError) as failed:
-            asyncio.run(read())
+            run(read())
     finally:
         database.dispose()
     assert failure_of(failed.value) is Failure.CANT_CONNECT
@@ -372,7 +383,7 @@ def test_a_connection_lost_mid_statement_is_an_outage_and_is_not_kept(
         return failure, int(rows[0].pid)
 
     try:
-        failure, next_pid = asyncio.run(asyncio.wait_for(lost_then_again(), 4))
+        failure, next_pid = run(asyncio.wait_for(lost_then_again(), 4))
     finally:
         database.dispose()
     assert isinstance(failure, DBAPIError)
