@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import uuid
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -43,16 +44,28 @@ def statement(sql: str) -> pg_pipeline.Statement:
     return pg_pipeline.compiled(text(sql))
 
 
+@pytest.fixture
+def own(pg_database: Database) -> Iterator[Database]:
+    """The test database opened again with its connections named, so that a test counts
+    its own connections only (the suite's other apps keep theirs open meanwhile)."""
+    name = f"ordermill_loop_{uuid.uuid4().hex[:10]}"
+    url = make_url(pg_database.url).update_query_dict({"application_name": name})
+    text_url = url.render_as_string(hide_password=False)
+    database = Database(text_url, Settings(database_url=text_url))
+    yield database
+    database.dispose()
+
+
 def backends(database: Database) -> set[int]:
-    """The backends of the other sessions connected to the database."""
-    with database.lookup() as session:
-        rows = session.execute(
-            text(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ).scalars()
-        return set(rows)
+    """The backends of ``database``'s connections (``own``'s name)."""
+    url = make_url(database.url)
+    name = url.query["application_name"]
+    libpq = url.difference_update_query(["application_name"]).set(drivername="postgresql")
+    with psycopg.connect(libpq.render_as_string(hide_password=False), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [name]
+        ).fetchall()
+    return {row[0] for row in rows}
 
 
 def terminate(database: Database, pid: int) -> None:
@@ -67,8 +80,8 @@ def terminate(database: Database, pid: int) -> None:
 
 
 @pytest.fixture
-def pool(pg_database: Database) -> Iterator[LoopPool]:
-    loop_pool = LoopPool(engine_connector(pg_database.engine), size=2, timeout=5)
+def pool(own: Database) -> Iterator[LoopPool]:
+    loop_pool = LoopPool(engine_connector(own.engine), size=2, timeout=5)
     yield loop_pool
     loop_pool.close()
 
@@ -122,28 +135,28 @@ def test_a_read_from_the_event_loop_opens_no_transaction(pool: LoopPool) -> None
 
 
 def test_a_failing_statement_writes_nothing_and_its_connection_is_not_reused(
-    pg_database: Database,
+    pg_database: Database, own: Database
 ) -> None:
     # Given a customer and a product
     ada = factories.customer(pg_database)
     tea = factories.product(pg_database)
     duplicate = text("INSERT INTO customers SELECT * FROM customers WHERE id = :id")
-    before = backends(pg_database)
+    before = backends(own)
 
     # When a unit of work's last writes fail on the server
     async def fail() -> None:
-        async with pg_database.last_writes() as session:
+        async with own.last_writes() as session:
             final_writes.at_commit(session, duplicate, {"id": ada}, lambda _s, _rows: None)
 
     with pytest.raises(IntegrityError):
         run(fail())
 
     # Then the connection left in a failed transaction was closed, not kept
-    assert backends(pg_database) == before
+    assert _settled(own, before)
 
     # And the next unit of work gets a working one
     async def place() -> str:
-        async with pg_database.last_writes() as session:
+        async with own.last_writes() as session:
             pending = order_service.place_order_last_writes(
                 session, customer_id=ada, items=[ItemRequest(tea, 1)], currency="USD"
             )
@@ -156,9 +169,9 @@ def test_a_failing_statement_writes_nothing_and_its_connection_is_not_reused(
 
 
 def test_the_pool_opens_at_most_its_size_and_the_others_wait_their_turn(
-    pg_database: Database, pool: LoopPool
+    own: Database, pool: LoopPool
 ) -> None:
-    before = backends(pg_database)
+    before = backends(own)
     held: list[int] = []
     most = 0
 
@@ -166,7 +179,7 @@ def test_the_pool_opens_at_most_its_size_and_the_others_wait_their_turn(
         nonlocal most
         async with pool.connection() as conn:
             held.append(conn.info.backend_pid)
-            most = max(most, len(backends(pg_database) - before))
+            most = max(most, len(backends(own) - before))
             await asyncio.sleep(0.02)
 
     async def many() -> None:
@@ -241,34 +254,24 @@ def test_a_cancelled_conversation_closes_its_connection_and_frees_its_place(
         pool.close()
 
 
-def test_dispose_closes_the_event_loops_connections(pg_database: Database) -> None:
-    url = pg_database.url
-    database = Database(url, Settings(database_url=url))
-    before = backends(pg_database)
-
+def test_dispose_closes_the_event_loops_connections(own: Database) -> None:
     async def read() -> None:
-        await database.lookup_async(text("SELECT 1 AS one"), {})
+        await own.lookup_async(text("SELECT 1 AS one"), {})
 
     run(read())
-    assert len(backends(pg_database) - before) == 1
+    assert len(backends(own)) == 1
 
-    database.dispose()
-
-    for _ in range(100):  # the backend ends once it reads the goodbye
-        if backends(pg_database) <= before:
-            break
-        time.sleep(0.01)
-    assert backends(pg_database) <= before
+    own.dispose()
+    assert _settled(own, set())
 
     # And, as an engine after dispose, it opens a new one when asked again
     run(read())
-    database.dispose()
+    assert len(backends(own)) == 1
 
 
 def test_a_connection_lent_when_the_pool_is_closed_is_closed_when_it_comes_back(
-    pg_database: Database, pool: LoopPool
+    own: Database, pool: LoopPool
 ) -> None:
-    before = backends(pg_database)
 
     async def close_while_lent() -> tuple[int, int]:
         async with pool.connection() as lent:
@@ -280,12 +283,14 @@ def test_a_connection_lent_when_the_pool_is_closed_is_closed_when_it_comes_back(
     first, second = run(close_while_lent())
 
     assert first != second
-    assert first not in backends(pg_database) - before or _gone(pg_database, first)
+    assert _settled(own, {second})
 
 
-def _gone(database: Database, pid: int) -> bool:
+def _settled(database: Database, expected: set[int]) -> bool:
+    """Whether ``database``'s backends come to be ``expected`` within a second (a
+    closed connection's backend ends once it reads the goodbye)."""
     for _ in range(100):
-        if pid not in backends(database):
+        if backends(database) == expected:
             return True
         time.sleep(0.01)
     return False
@@ -362,30 +367,24 @@ def test_a_server_that_cant_be_reached_is_an_outage_to_connect(pg_database: Data
 
 
 def test_a_connection_lost_mid_statement_is_an_outage_and_is_not_kept(
-    pg_database: Database,
+    pg_database: Database, own: Database
 ) -> None:
-    url = pg_database.url
-    database = Database(url, Settings(database_url=url))
-    before = backends(pg_database)
-
-    async def lost_then_again() -> tuple[BaseException | None, int]:
-        slow = asyncio.create_task(database.lookup_async(text("SELECT pg_sleep(5)"), {}))
-        while not backends(pg_database) - before:
+    async def lost_then_again() -> tuple[BaseException | None, int, int]:
+        slow = asyncio.create_task(own.lookup_async(text("SELECT pg_sleep(5)"), {}))
+        while not backends(own):
             await asyncio.sleep(0.01)
-        (pid,) = backends(pg_database) - before
+        (pid,) = backends(own)
         await asyncio.to_thread(terminate, pg_database, pid)
         failure = None
         try:
             await slow
         except DBAPIError as exc:
             failure = exc
-        (rows,) = [await database.lookup_async(text("SELECT pg_backend_pid() AS pid"), {})]
-        return failure, int(rows[0].pid)
+        rows = await own.lookup_async(text("SELECT pg_backend_pid() AS pid"), {})
+        return failure, pid, int(rows[0].pid)
 
-    try:
-        failure, next_pid = run(asyncio.wait_for(lost_then_again(), 4))
-    finally:
-        database.dispose()
+    failure, lost_pid, next_pid = run(asyncio.wait_for(lost_then_again(), 4))
+
     assert isinstance(failure, DBAPIError)
     assert failure_of(failure) is Failure.CONNECTION_LOST
-    assert next_pid not in before
+    assert next_pid != lost_pid
