@@ -194,5 +194,6 @@ def _alive(conn: psycopg.Connection[Any]) -> bool:
     administrator's or a shutdown's ``FATAL``, then the end of the connection)."""
     if conn.closed or conn.broken:
         return False
-    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
-    return not readable
+    poller = select.poll()  # not select(): a busy server's descriptors pass 1024
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    return not poller.poll(0)
